@@ -50,7 +50,9 @@ def check_finite(name: str, tensor: Tensor) -> Tensor:
     if torch.is_tensor(tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
         n_nan = int(torch.isnan(tensor).sum())
         n_inf = int(torch.isinf(tensor).sum())
-        raise ValueError(f"{name} must be finite, got {n_nan} NaN and {n_inf} inf entries (shape {tuple(tensor.shape)})")
+        raise ValueError(
+            f"{name} must be finite, got {n_nan} NaN and {n_inf} inf entries (shape {tuple(tensor.shape)})"
+        )
     return tensor
 
 

@@ -46,7 +46,7 @@ def write_atomic(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def _digest(obj: Any, h: "hashlib._Hash") -> None:
+def _digest(obj: Any, h: hashlib._Hash) -> None:
     if torch.is_tensor(obj):
         t = obj.detach().cpu().contiguous()
         h.update(f"T{t.dtype}{tuple(t.shape)}".encode())

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._validation import as_event_shape, check_choice, check_finite
@@ -100,23 +99,28 @@ class BatchNormWT(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, x: Tensor) -> Tensor:
+        """(N, C, ...) -> (N, C, ...): (x - mu_c) / sqrt(sigma_c^2 + eps) per feature/channel c (eq. 40-41)."""
         if x.ndim < 2 or x.shape[1] != self.num_features:
             raise ValueError(f"batchnorm WT map expects shape (N, {self.num_features}, ...), got {tuple(x.shape)}")
-        if self.training and x.shape[0] * x[0, 0].numel() < 2:
-            raise ValueError(f"batchnorm WT map needs more than one value per feature in training, got {tuple(x.shape)}")
+        axes = [0, *range(2, x.ndim)]
         if self.training:
-            self.num_batches_tracked += 1
-        momentum = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        return F.batch_norm(
-            x,
-            self.running_mean,
-            self.running_var,
-            weight=None,
-            bias=None,
-            training=self.training,
-            momentum=momentum if self.training else 0.0,
-            eps=self.eps,
-        )
+            count = x.numel() // self.num_features
+            if count < 2:
+                raise ValueError(
+                    f"batchnorm WT map needs more than one value per feature in training, got {tuple(x.shape)}"
+                )
+            mean = x.mean(dim=axes)
+            var = x.var(dim=axes, unbiased=False)
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                # Running variance is unbiased, as in torch's BatchNorm.
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), m)
+                self.running_var.lerp_((var.detach() * count / (count - 1)).to(self.running_var.dtype), m)
+        else:
+            mean, var = self.running_mean.to(x.dtype), self.running_var.to(x.dtype)
+        shape = (1, self.num_features, *([1] * (x.ndim - 2)))
+        return (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum}"
