@@ -48,8 +48,8 @@ def write_atomic(path: str | os.PathLike, write) -> Path:
 
 def _digest(obj: Any, h: hashlib._Hash) -> None:
     if torch.is_tensor(obj):
-        t = obj.detach().cpu().contiguous()
-        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        t = obj.detach().cpu().contiguous().reshape(-1)
+        h.update(f"T{t.dtype}{tuple(obj.shape)}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     elif isinstance(obj, Mapping):
         h.update(b"{")

@@ -1,0 +1,177 @@
+"""``FlowModel``: WT map + velocity network + target, the unit that is trained, saved and reloaded.
+
+Training objective (eq. 4 with Algorithm 1): x_0 = WT(x), x_1 ~ target,
+t ~ U(T, 1), x_t = (1 - t) x_0 + t x_1, loss = mean ||v(x_t, t) - (x_1 - x_0)||^2
+over all entries. Inference (Algorithm 1, "Sampling"): phi = ODE(WT(x), v) from
+t0 = T to 1 with Euler (K steps) or an adaptive solver.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ._validation import as_event_shape, check_choice, check_finite
+from .checkpoint import CheckpointError, dumps_config, load_checkpoint, save_checkpoint
+from .distributions import TARGETS, Distribution, make_target
+from .networks import make_velocity_net
+from .paths import rfm_path, sample_time
+from .solvers import ODESolution, euler, solve_adaptive
+from .wt import WT_MAPS, make_wt_map
+
+__all__ = ["FlowModel", "flow_matching_loss"]
+
+MODEL_KIND = "flow-model"
+SOLVERS = ("euler", "adaptive")
+
+
+def flow_matching_loss(velocity: nn.Module, x_0: Tensor, x_1: Tensor, t: Tensor) -> Tensor:
+    """Conditional flow-matching loss of eq. 4 / Algorithm 1 step 5: mean squared error to dx_t = x_1 - x_0.
+
+    Args:
+        velocity: callable v(x_t, t).
+        x_0, x_1: (N, *event_shape) path endpoints.
+        t: (N,) times.
+    """
+    path = rfm_path(x_0, x_1, t)
+    return (velocity(path.x_t, path.t) - path.dx_t).pow(2).mean()
+
+
+class FlowModel(nn.Module):
+    """An rFM / WT-Flow model for samples of shape ``event_shape``.
+
+    Args:
+        event_shape: shape of one sample: ``2`` for a toy, ``512`` for a vector, ``(C, H, W)`` for a feature map.
+        net: ``"mlp"`` or ``"unet"``; ``net_kwargs`` go to its constructor (e.g. ``input_norm=True``, Table XI "std").
+        wt: WT map ``"none"`` (rFM), ``"batchnorm"`` or ``"layernorm"`` (WT-Flow); ``wt_eps`` its eps.
+        target: ``"gaussian"``, ``"sphere"`` or ``"point"`` (Table VIII).
+        t_min: truncation T of Theorem 2: training times t ~ U(T, 1) and inference starts at T.
+    """
+
+    def __init__(
+        self,
+        event_shape: int | Sequence[int],
+        net: str = "mlp",
+        net_kwargs: dict[str, Any] | None = None,
+        wt: str = "none",
+        wt_eps: float = 1e-5,
+        target: str = "gaussian",
+        t_min: float = 0.0,
+    ):
+        super().__init__()
+        self.event_shape = as_event_shape(event_shape)
+        check_choice("wt", wt, WT_MAPS)
+        check_choice("target", target, TARGETS)
+        if not (0.0 <= t_min < 1.0):
+            raise ValueError(f"t_min must lie in [0, 1), got {t_min!r}")
+        self.wt_map = make_wt_map(wt, self.event_shape, eps=wt_eps)
+        self.velocity = make_velocity_net(net, self.event_shape, **(net_kwargs or {}))
+        self.target: Distribution = make_target(target, self.event_shape)
+        self.config = {
+            "event_shape": list(self.event_shape),
+            "net": net,
+            "net_kwargs": dict(self.velocity.config),
+            "wt": wt,
+            "wt_eps": float(wt_eps),
+            "target": target,
+            "t_min": float(t_min),
+        }
+        self.config["net_kwargs"].pop("event_shape", None)
+
+    @property
+    def t_min(self) -> float:
+        return self.config["t_min"]
+
+    def forward(self, x_t: Tensor, t: float | Tensor) -> Tensor:
+        """The learned velocity v_theta(x_t, t); (N, *event_shape) -> (N, *event_shape)."""
+        return self.velocity(x_t, t)
+
+    def _check_input(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[1:]) != self.event_shape:
+            raise ValueError(f"x must have shape (N, {', '.join(map(str, self.event_shape))}), got {tuple(x.shape)}")
+        return check_finite("x", x)
+
+    def map_data(self, x: Tensor) -> Tensor:
+        """x_0 = WT(x) (Algorithm 1, step 2); BatchNorm uses batch statistics in training mode."""
+        return self.wt_map(self._check_input(x))
+
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Flow-matching loss on a data batch ``x`` (N, *event_shape); noise and times drawn from ``generator``.
+
+        Noise is drawn on the generator's device (the CPU by default) and moved to ``x``'s device,
+        so a run's randomness does not depend on the hardware.
+        """
+        x_0 = self.map_data(x)
+        n = x.shape[0]
+        x_1 = self.target.sample(n, generator=generator, dtype=torch.float32).to(x_0.device, x_0.dtype)
+        t = sample_time(n, generator=generator, t_min=self.t_min, dtype=torch.float32).to(x_0.device, x_0.dtype)
+        return flow_matching_loss(self.velocity, x_0, x_1, t)
+
+    @torch.no_grad()
+    def transport(
+        self,
+        x: Tensor,
+        steps: int = 1,
+        solver: str = "euler",
+        record: str = "none",
+        batch_size: int | None = None,
+    ) -> ODESolution:
+        """Push data to phi = x_1-hat: WT map in eval mode, then integrate from t0 = T to 1.
+
+        Args:
+            x: (N, *event_shape) data.
+            steps: Euler steps K (1 = one-step inference).
+            solver: ``"euler"`` or ``"adaptive"`` (torchdiffeq dopri5).
+            record: ``"none"``, ``"trajectory"`` or ``"norms"`` (see ``wtflow.solvers``).
+            batch_size: process in chunks of this many samples (None: all at once).
+        """
+        check_choice("solver", solver, SOLVERS)
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = [x] if batch_size is None else list(torch.split(x, batch_size))
+            sols = []
+            for chunk in chunks:
+                x_0 = self.map_data(chunk)
+                if solver == "euler":
+                    sols.append(euler(self.velocity, x_0, steps=steps, t0=self.t_min, record=record))
+                else:
+                    sols.append(solve_adaptive(self.velocity, x_0, t0=self.t_min, record=record))
+        finally:
+            self.train(was_training)
+        if len(sols) == 1:
+            return sols[0]
+        return ODESolution(
+            x_end=torch.cat([s.x_end for s in sols]),
+            times=sols[0].times,
+            trajectory=None if sols[0].trajectory is None else torch.cat([s.trajectory for s in sols], dim=1),
+            norms=None if sols[0].norms is None else torch.cat([s.norms for s in sols], dim=1),
+        )
+
+    def save(self, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+        """Save configuration + weights atomically (loadable with ``FlowModel.load``, ``weights_only=True``)."""
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        payload = {"config": dumps_config(self.config), "state_dict": state, "extra": dumps_config(extra or {})}
+        return save_checkpoint(path, MODEL_KIND, payload)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> FlowModel:
+        """Build an untrained model from a ``.config`` dict."""
+        return cls(**config)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> FlowModel:
+        """Load a model written by ``save``; the file is read with ``weights_only=True``."""
+        payload = load_checkpoint(path, MODEL_KIND, map_location=map_location)
+        try:
+            model = cls.from_config(json.loads(payload["config"]))
+            model.load_state_dict(payload["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{path} does not describe a valid FlowModel: {err}") from err
+        return model
