@@ -97,6 +97,8 @@ def _expected_wheel_modules(source: Path) -> set[str]:
 
 def test_wheel_holds_the_packages_and_their_data(tmp_path):
     """Builds a wheel offline from a copy of the sources and checks discovery and package-data patterns."""
+    absent = [package for package in PACKAGES if not (REPO_ROOT / package / "__init__.py").is_file()]
+    assert not absent, f"pyproject.toml packages {absent}, but they have no __init__.py in {REPO_ROOT}"
     source = tmp_path / "src"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
