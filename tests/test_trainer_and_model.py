@@ -45,7 +45,7 @@ def _fresh(seed=0):
 
 def test_interrupted_and_resumed_training_is_bit_identical(tmp_path):
     data = _data((4,), 40)
-    cfg = dict(epochs=6, batch_size=16, lr=1e-3, seed=3, progress=False, checkpoint_every=2)
+    cfg = dict(epochs=6, batch_size=16, lr=1e-3, seed=3, progress=False, checkpoint_every=2, device="cpu")
     full = _fresh()
     train(full, data, TrainConfig(**cfg, checkpoint_dir=str(tmp_path / "full")))
 
@@ -131,7 +131,7 @@ def test_ctrl_c_mid_epoch_is_deferred_to_a_consistent_checkpoint(tmp_path):
     import signal
 
     data = _data((4,), 40)
-    cfg = dict(epochs=3, batch_size=8, lr=1e-3, seed=5, progress=False, checkpoint_every=5)
+    cfg = dict(epochs=3, batch_size=8, lr=1e-3, seed=5, progress=False, checkpoint_every=5, device="cpu")
     full = _fresh()
     train(full, data, TrainConfig(**cfg))
 

@@ -130,28 +130,32 @@ class FlowModel(nn.Module):
             solver: ``"euler"`` or ``"adaptive"`` (torchdiffeq dopri5).
             record: ``"none"``, ``"trajectory"`` or ``"norms"`` (see ``wtflow.solvers``).
             batch_size: process in chunks of this many samples (None: all at once).
+
+        Inputs are moved to the model's device; results come back on the device of ``x``.
         """
         check_choice("solver", solver, SOLVERS)
         was_training = self.training
+        out_device = x.device
+        model_device = next(self.parameters()).device
         self.eval()
         try:
             chunks = [x] if batch_size is None else list(torch.split(x, batch_size))
             sols = []
             for chunk in chunks:
-                x_0 = self.map_data(chunk)
+                x_0 = self.map_data(chunk.to(model_device))
                 if solver == "euler":
                     sols.append(euler(self.velocity, x_0, steps=steps, t0=self.t_min, record=record))
                 else:
                     sols.append(solve_adaptive(self.velocity, x_0, t0=self.t_min, record=record))
         finally:
             self.train(was_training)
-        if len(sols) == 1:
-            return sols[0]
+
+        def gather(field: str, dim: int) -> Tensor | None:
+            parts = [getattr(s, field) for s in sols]
+            return None if parts[0] is None else torch.cat(parts, dim=dim).to(out_device)
+
         return ODESolution(
-            x_end=torch.cat([s.x_end for s in sols]),
-            times=sols[0].times,
-            trajectory=None if sols[0].trajectory is None else torch.cat([s.trajectory for s in sols], dim=1),
-            norms=None if sols[0].norms is None else torch.cat([s.norms for s in sols], dim=1),
+            x_end=gather("x_end", 0), times=sols[0].times, trajectory=gather("trajectory", 1), norms=gather("norms", 1)
         )
 
     def save(self, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
