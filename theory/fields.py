@@ -98,9 +98,12 @@ __all__ = [
 ]
 
 # Streaming sizes: an (n_queries, n_components) float64 buffer holds at most _ENTRY_BUDGET entries
-# (64 MiB); second-order passes hold (n, k, D) and (n, D, D) buffers of at most _TENSOR_BUDGET entries.
+# (64 MiB) in the fast path, _GENERAL_ENTRY_BUDGET (16 MiB) where several such buffers are live;
+# second-order passes hold (n, k, D) and (n, D, D) buffers of at most _TENSOR_BUDGET entries.
 _QUERY_CHUNK = 1024
+_FIRST_ORDER_BLOCK = 16384
 _ENTRY_BUDGET = 1 << 23
+_GENERAL_ENTRY_BUDGET = 1 << 21
 _TENSOR_BUDGET = 1 << 22
 # Expanding ||x - (1 - t) m||^2 as a matrix product loses about eps * (||x||^2 + ||(1 - t) m||^2);
 # where that exceeds this many units of the log-density, distances are computed by direct differences.
@@ -181,7 +184,10 @@ def _target_kind(target: Distribution) -> tuple[str, float]:
 
 def _mixture_components(mixture: GaussianMixture, device: torch.device) -> tuple[_Components, Tensor]:
     keep = mixture.weights > 0
-    means = mixture.means.reshape(mixture.n_components, -1)[keep].to(device=device, dtype=torch.float64)
+    means = mixture.means.reshape(mixture.n_components, -1)
+    if not bool(keep.all()):  # indexing copies the means; skip it in the common case
+        means = means[keep]
+    means = means.to(device=device, dtype=torch.float64)
     variances = mixture.stds[keep].to(device=device, dtype=torch.float64).pow(2)
     comps = _Components(
         means=means,
@@ -205,7 +211,7 @@ def _prepare_x(x: Tensor, event_shapes: tuple[tuple[int, ...], ...], dim: int) -
     return x.detach().to(torch.float64).reshape(x.shape[0], dim), tuple(x.shape)
 
 
-def _prepare_t(t, n: int, device: torch.device) -> Tensor:
+def _prepare_t(t, n: int, device: torch.device, extrapolate: bool = False) -> Tensor:
     if isinstance(t, bool):
         raise TypeError(f"t must be a float or an (N,) tensor, got {t!r}")
     values = torch.as_tensor(t.detach() if torch.is_tensor(t) else t, dtype=torch.float64).to(device)
@@ -215,7 +221,7 @@ def _prepare_t(t, n: int, device: torch.device) -> Tensor:
         raise ValueError(f"t must be a float or have shape ({n},) to match x, got shape {tuple(values.shape)}")
     if not torch.isfinite(values).all():
         raise ValueError("t must be finite")
-    bad = (values < 0) | (values > 1)
+    bad = (values < 0) | ((values > 1) & (not extrapolate))
     if bad.any():
         raise ValueError(
             f"t must lie in [0, 1] (rFM runs from the data at t = 0 to the target at t = 1), "
@@ -224,7 +230,7 @@ def _prepare_t(t, n: int, device: torch.device) -> Tensor:
     return values
 
 
-def _prepare(x, t, source, target) -> _Setup:
+def _prepare(x, t, source, target, extrapolate: bool = False) -> _Setup:
     mixture = _as_mixture(source)
     kind, radius = _target_kind(target)
     if mixture.dim != target.dim:
@@ -236,7 +242,7 @@ def _prepare(x, t, source, target) -> _Setup:
     comps, point_mass = _mixture_components(mixture, x_flat.device)
     return _Setup(
         x=x_flat,
-        t=_prepare_t(t, x_flat.shape[0], x_flat.device),
+        t=_prepare_t(t, x_flat.shape[0], x_flat.device, extrapolate and kind == "gaussian"),
         comps=comps,
         point_mass=point_mass,
         target=kind,
@@ -356,17 +362,40 @@ class _OnlineLogSumExp:
         self.total = torch.zeros(n, dtype=dtype, device=device)
         self.sums: dict[str, Tensor] = {}
 
-    def weights(self, logits: Tensor) -> Tensor:
-        """Update with a chunk of logits; returns exp(logits - running max) (in place) and rescales the sums."""
-        new_max = torch.maximum(self.max, logits.max(1).values)
+    def _advance(self, new_max: Tensor) -> Tensor:
         safe = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
         scale = torch.exp(self.max - safe)
         self.max = new_max
-        weights = logits.sub_(safe[:, None]).exp_()
-        self.total.mul_(scale).add_(weights.sum(1))
+        self.total.mul_(scale)
         for value in self.sums.values():
             value.mul_(scale.view(-1, *([1] * (value.ndim - 1))))
+        return safe
+
+    def weights(self, logits: Tensor) -> Tensor:
+        """Update with a chunk of logits; returns exp(logits - running max) (in place) and rescales the sums."""
+        safe = self._advance(torch.maximum(self.max, logits.max(1).values))
+        weights = logits.sub_(safe[:, None]).exp_()
+        self.total.add_(weights.sum(1))
         return weights
+
+    def column_weights(self, logits: Tensor, cutoff: float, max_columns: int):
+        """Like ``weights`` but only for the components (columns) that matter to some query of the chunk.
+
+        A column is skipped when all its logits are more than ``cutoff`` below the running maximum: each
+        skipped term is below exp(-cutoff) times the final normaliser, and with cutoff = -log(eps) + log(K)
+        all of them together stay below float64 resolution, so the sums do not change.
+        Returns (columns, exp(logits[:, columns] - running max)) if at most ``max_columns`` columns remain,
+        else None (nothing updated; use ``weights``).
+        """
+        new_max = torch.maximum(self.max, logits.max(1).values)
+        keep = (logits >= (new_max - cutoff)[:, None]).any(0)
+        columns = keep.nonzero().squeeze(1)
+        if columns.numel() > max_columns:
+            return None
+        safe = self._advance(new_max)
+        weights = logits[:, columns].sub_(safe[:, None]).exp_()
+        self.total.add_(weights.sum(1))
+        return columns, weights
 
     def add(self, name: str, value: Tensor) -> None:
         if name in self.sums:
@@ -383,8 +412,8 @@ class _OnlineLogSumExp:
         return value / self.total.view(-1, *([1] * (value.ndim - 1)))
 
 
-def _component_chunk_size(n: int) -> int:
-    return max(1, _ENTRY_BUDGET // max(1, n))
+def _component_chunk_size(n: int, budget: int = _ENTRY_BUDGET) -> int:
+    return max(1, budget // max(1, n))
 
 
 def _gaussian_pass1(setup: _Setup, target_var: Tensor, qs: slice) -> dict[str, Tensor]:
@@ -397,35 +426,9 @@ def _gaussian_pass1(setup: _Setup, target_var: Tensor, qs: slice) -> dict[str, T
     homoscedastic = comps.homoscedastic
     min_var = one_minus_t.pow(2) * comps.variances.min() + target_var[qs]
     direct = _needs_direct_distances(x, one_minus_t, comps, min_var)
-    step = _component_chunk_size(n)
+    step = _component_chunk_size(n, _GENERAL_ENTRY_BUDGET)
     if homoscedastic:
-        # v depends on the query only: fold the scalings into one augmented matrix product
-        # logits_nk = [x_n (1-t)/v, -(1-t)^2/(2v), 1] . [m_k, ||m_k||^2, log w_k].
-        v = one_minus_t.pow(2) * comps.variances[0] + target_var[qs]
-        x_sq = x.pow(2).sum(1)
-        row_const = -0.5 * dim * torch.log(2 * math.pi * v)
-        if not direct:
-            row_const = row_const - 0.5 * x_sq / v
-            x_aug = torch.cat(
-                [x * (one_minus_t / v)[:, None], (-0.5 * one_minus_t.pow(2) / v)[:, None], x.new_ones(n, 1)], 1
-            )
-        for ks in _chunks(comps.count, step):
-            m = comps.means[ks]
-            if direct:
-                sq = _sq_distances(x, x_sq, one_minus_t, m, comps.sq_norms[ks], True)
-                logits = comps.log_weights[None, ks] - 0.5 * sq / v[:, None]
-            else:
-                m_aug = torch.cat([m, comps.sq_norms[ks, None], comps.log_weights[ks, None]], 1)
-                logits = x_aug @ m_aug.T
-            weights = acc.weights(logits)
-            acc.add("V", weights @ m)
-        log_z = acc.log_normaliser() + row_const
-        return {
-            "log_z": log_z,
-            "S1": 1 / v,
-            "S2": comps.variances[0] / v,
-            "V": acc.mean("V") / v[:, None],
-        }
+        return _gaussian_pass1_homoscedastic(setup, target_var, qs, direct)
     for ks in _chunks(comps.count, step):
         logits, v, _ = _gaussian_logits(setup, target_var, qs, ks, direct)
         weights = acc.weights(logits)
@@ -436,13 +439,60 @@ def _gaussian_pass1(setup: _Setup, target_var: Tensor, qs: slice) -> dict[str, T
     return {"log_z": acc.log_normaliser(), "S1": acc.mean("S1"), "S2": acc.mean("S2"), "V": acc.mean("V")}
 
 
+def _gaussian_pass1_homoscedastic(setup: _Setup, target_var: Tensor, qs: slice, direct: bool) -> dict[str, Tensor]:
+    """Fast path of ``_gaussian_pass1`` when all s_k are equal (e.g. an empirical source): v depends on t only.
+
+    The logits are one matrix product of augmented rows,
+    logits_nk = [x_n (1-t)/v, -(1-t)^2/(2v), 1] . [m_k, ||m_k||^2, log w_k]  (+ a per-query constant),
+    the component chunk is the outer loop (its augmented copy is built once) and the queries are
+    processed in sub-chunks of ``_QUERY_CHUNK`` rows, each with its own online log-sum-exp.
+    """
+    x, t = setup.x[qs], setup.t[qs]
+    comps = setup.comps
+    n, dim = x.shape
+    one_minus_t = 1 - t
+    v = one_minus_t.pow(2) * comps.variances[0] + target_var[qs]
+    x_sq = x.pow(2).sum(1)
+    cutoff = -math.log(torch.finfo(torch.float64).eps) + math.log(comps.count) + 1.0
+    row_const = -0.5 * dim * torch.log(2 * math.pi * v)
+    if not direct:
+        row_const = row_const - 0.5 * x_sq / v
+        x_aug = torch.cat(
+            [x * (one_minus_t / v)[:, None], (-0.5 * one_minus_t.pow(2) / v)[:, None], x.new_ones(n, 1)], 1
+        )
+    sub_chunks = list(_chunks(n, _QUERY_CHUNK))
+    accs = [_OnlineLogSumExp(sub.stop - sub.start, x.dtype, x.device) for sub in sub_chunks]
+    step = _component_chunk_size(min(n, _QUERY_CHUNK))
+    max_columns = step // 4
+    for ks in _chunks(comps.count, step):
+        m = comps.means[ks]
+        m_aug = None if direct else torch.cat([m, comps.sq_norms[ks, None], comps.log_weights[ks, None]], 1).T
+        for sub, acc in zip(sub_chunks, accs):
+            if direct:
+                sq = _sq_distances(x[sub], x_sq[sub], one_minus_t[sub], m, comps.sq_norms[ks], True)
+                logits = comps.log_weights[None, ks] - 0.5 * sq / v[sub, None]
+            else:
+                logits = x_aug[sub] @ m_aug
+            selected = acc.column_weights(logits, cutoff, max_columns)
+            if selected is None:
+                weights = acc.weights(logits)
+                acc.add("V", weights @ m)
+            else:
+                columns, weights = selected
+                acc.add("V", weights @ m[columns])
+            del logits
+    log_z = torch.cat([acc.log_normaliser() for acc in accs]) + row_const
+    mean_v = torch.cat([acc.mean("V") for acc in accs])
+    return {"log_z": log_z, "S1": 1 / v, "S2": comps.variances[0] / v, "V": mean_v / v[:, None]}
+
+
 def _sphere_min_distance(setup: _Setup, qs: slice, direct: bool) -> Tensor:
     """Distance from x to the nearest sphere {(1-t) m_k + t r z}, plus the tie tolerance."""
     x, t = setup.x[qs], setup.t[qs]
     comps = setup.comps
     one_minus_t = 1 - t
     best = torch.full((x.shape[0],), math.inf, dtype=x.dtype, device=x.device)
-    for ks in _chunks(comps.count, _component_chunk_size(x.shape[0])):
+    for ks in _chunks(comps.count, _component_chunk_size(x.shape[0], _GENERAL_ENTRY_BUDGET)):
         sq = _sq_distances(x, x.pow(2).sum(1), one_minus_t, comps.means[ks], comps.sq_norms[ks], direct)
         best = torch.minimum(best, (sq.sqrt() - (t * setup.radius)[:, None]).abs().min(1).values)
     scale = x.norm(dim=1) + setup.radius + one_minus_t * comps.sq_norms.max().sqrt()
@@ -458,7 +508,7 @@ def _sphere_pass1(setup: _Setup, qs: slice, limit: bool, min_dist: Tensor | None
     min_var = one_minus_t.pow(2) * comps.variances.min()
     direct = limit or _needs_direct_distances(x, one_minus_t, comps, min_var.clamp_min(1e-300))
     acc = _OnlineLogSumExp(n, x.dtype, x.device)
-    for ks in _chunks(comps.count, _component_chunk_size(n)):
+    for ks in _chunks(comps.count, _component_chunk_size(n, _GENERAL_ENTRY_BUDGET)):
         chunk = _sphere_chunk(setup, qs, ks, direct, limit, min_dist)
         weights = acc.weights(chunk.logits)
         acc.add("R", (weights * chunk.rho).sum(1))
@@ -520,7 +570,6 @@ def _gaussian_pass2(setup: _Setup, qs: slice, first: dict[str, Tensor], need: se
     comps = setup.comps
     n, dim = x.shape
     one_minus_t = (1 - t)[:, None, None]
-    tt = t[:, None, None]
     target_var = setup.t.pow(2)
     min_var = (1 - t).pow(2) * comps.variances.min() + target_var[qs]
     direct = _needs_direct_distances(x, 1 - t, comps, min_var)
@@ -718,8 +767,8 @@ def _check_available(setup: _Setup, quantity: str, name: str) -> None:
         raise ValueError(_T0_MESSAGE.format(name=name))
 
 
-def _evaluate(x, t, source, target, quantity: str, name: str) -> Tensor:
-    setup = _prepare(x, t, source, target)
+def _evaluate(x, t, source, target, quantity: str, name: str, extrapolate: bool = False) -> Tensor:
+    setup = _prepare(x, t, source, target, extrapolate)
     _check_available(setup, quantity, name)
     n, dim = setup.x.shape
     xs, ts = setup.x, setup.t
@@ -808,7 +857,7 @@ def _evaluate_rows(setup: _Setup, quantity: str, sphere_mode: str) -> Tensor:
     limit = sphere_mode == "limit"
     results = []
     second = quantity in ("cov", "jac", "dtu")
-    query_chunk = _pass2_sizes(n, setup.dim)[0] if second else _QUERY_CHUNK
+    query_chunk = _pass2_sizes(n, setup.dim)[0] if second else _FIRST_ORDER_BLOCK
     for qs in _chunks(n, query_chunk):
         local = _replace(setup, rows=torch.arange(qs.start, qs.stop, device=setup.x.device))
         whole = slice(0, qs.stop - qs.start)
@@ -863,7 +912,10 @@ def score(x: Tensor, t, source: Distribution, target: Distribution) -> Tensor:
 
 
 def posterior_mean_x0(x: Tensor, t, source: Distribution, target: Distribution) -> Tensor:
-    """E[X_0 | X_t = x], shaped like x. At t = 0 (population source) it is x; raises at t = 0 for an empirical source."""
+    """E[X_0 | X_t = x], shaped like x.
+
+    At t = 0 it is x for a population source; raises at t = 0 for an empirical source (Theorem 1).
+    """
     return _evaluate(x, t, source, target, "mean_x0", "E[X_0 | X_t = x]")
 
 
@@ -929,7 +981,8 @@ def velocity_time_derivative_eq24(x: Tensor, t, source: Distribution) -> Tensor:
     comps = setup.comps
     mean_x0 = posterior_mean_x0(xs, ts, source, target)
     cov = posterior_cov_x0(xs, ts, source, target)
-    # Cov(X_0, ||X_0||^2 | x) = sum_k pi_k [2 c_k mu_k + (mu_k - E_0) (||mu_k||^2 + D c_k)] for X_0 | x, k ~ N(mu_k, c_k I).
+    # With X_0 | x, k ~ N(mu_k, c_k I):
+    # Cov(X_0, ||X_0||^2 | x) = sum_k pi_k [2 c_k mu_k + (mu_k - E_0) (||mu_k||^2 + D c_k)].
     log_z = log_density(xs, ts, source, target)
     third = torch.zeros(n, dim, dtype=torch.float64, device=xs.device)
     target_var = ts.pow(2)
@@ -956,6 +1009,8 @@ class ExactField:
     """The exact marginal velocity as a ``wtflow.solvers`` velocity: ``field(x_t, t)`` with t of shape (N,).
 
     Accepts any floating dtype and device, computes in float64, returns the input's dtype and shape.
+    For the Gaussian target t > 1 is accepted (the path X_t = (1 - t) X_0 + t X_1 and its formulas extend
+    there), because adaptive solvers evaluate slightly past the end point.
     """
 
     def __init__(self, source: Distribution, target: Distribution):
@@ -970,7 +1025,9 @@ class ExactField:
         return f"ExactField(source={self.source!r}, target={self.target!r})"
 
     def __call__(self, x_t: Tensor, t) -> Tensor:
-        u = marginal_velocity(x_t, t, self.source, self.target)
+        # Adaptive solvers (torchdiffeq) step slightly past t = 1 and interpolate back; for the Gaussian target
+        # the same jointly Gaussian formulas define E[X_1 - X_0 | X_t = x] for t > 1, so they are used there.
+        u = _evaluate(x_t, t, self.source, self.target, "velocity", "the marginal velocity u(x, t)", extrapolate=True)
         return u.to(dtype=x_t.dtype, device=x_t.device)
 
 

@@ -12,8 +12,10 @@ concentration kappa (see ``theory.fields``). Everything needed from it reduces t
 
 Large kappa and large D overflow or underflow the plain Bessel functions, so the work is done in
 log-space with ``scipy.special.ive`` (exponentially scaled), a power series where kappa^2 <= nu + 1,
-and the uniform (Debye) asymptotic expansion of I_nu(nu z) (DLMF 10.41.3, terms u_1..u_4 of
-DLMF 10.41.10) where ``ive`` underflows, which only happens for large orders.
+the large-argument (Hankel) series where kappa > max(2 (nu + 1)^2, 1e4) (``ive`` returns NaN beyond
+about 1e9, and A' cancels there), and the uniform (Debye) asymptotic expansion of I_nu(nu z)
+(DLMF 10.41.3, terms u_1..u_4 of DLMF 10.41.10) where ``ive`` underflows, which only happens for large orders.
+Relative accuracy against mpmath is about 1e-13 for A and log I (1e-10 for orders near 1e5), see tests.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 _SERIES_TERMS = 40
+_HANKEL_TERMS = 20
+_HANKEL_MIN_KAPPA = 1e4
 # Below this ive() has lost its relative precision (subnormal or zero).
 _IVE_TINY = 1e-250
 
@@ -86,28 +90,57 @@ def _log_iv_debye(nu: float, kappa: np.ndarray) -> np.ndarray:
     return -0.5 * np.log(2.0 * np.pi * nu) + nu * eta - 0.5 * np.log(root) + np.log(correction)
 
 
+def _hankel(nu: float, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Large-argument series S(kappa) = sum_k (-1)^k a_k(nu) kappa^-k (DLMF 10.40.1) and S'(kappa) / S(kappa).
+
+    I_nu(kappa) exp(-kappa) = S(kappa) / sqrt(2 pi kappa); used where kappa > 2 (nu + 1)^2, so |term ratio| < 1/(4k).
+    """
+    mu = 4.0 * nu * nu
+    coeff = 1.0
+    total = np.ones_like(kappa)
+    derivative = np.zeros_like(kappa)
+    inv = 1.0 / kappa
+    power = np.ones_like(kappa)
+    for k in range(1, _HANKEL_TERMS + 1):
+        coeff = -coeff * (mu - (2.0 * k - 1.0) ** 2) / (8.0 * k)
+        power = power * inv
+        total = total + coeff * power
+        derivative = derivative - k * coeff * power * inv
+    return total, derivative / total
+
+
 def _regions(nu: float, kappa: np.ndarray):
-    """Masks: power series (kappa^2 <= nu + 1), scaled Bessel ive(), Debye expansion (ive underflowed)."""
+    """Masks: power series (kappa^2 <= nu + 1), Hankel series (large kappa), ive(), Debye (ive underflowed)."""
     series = kappa * kappa <= nu + 1.0
+    hankel = ~series & (kappa > np.maximum(2.0 * (nu + 1.0) ** 2, _HANKEL_MIN_KAPPA))
+    middle = ~series & ~hankel
     with np.errstate(all="ignore"):
-        scaled = ive(nu, np.where(series, 1.0, kappa))
-    ive_ok = ~series & np.isfinite(scaled) & (scaled > _IVE_TINY)
-    debye = ~series & ~ive_ok
-    return series, ive_ok, debye, scaled
+        scaled = np.where(middle, ive(nu, np.where(middle, kappa, 1.0)), np.nan)
+    ive_ok = middle & np.isfinite(scaled) & (scaled > _IVE_TINY)
+    debye = middle & ~ive_ok
+    return series, hankel, ive_ok, debye, scaled
+
+
+def _log_ive_outside_series(nu: float, kappa: np.ndarray, hankel, ive_ok, debye, scaled) -> np.ndarray:
+    out = np.full_like(kappa, np.nan)
+    kh = kappa[hankel]
+    out[hankel] = np.log(_hankel(nu, kh)[0]) - 0.5 * np.log(2.0 * np.pi * kh)
+    out[ive_ok] = np.log(scaled[ive_ok])
+    kd = kappa[debye]
+    if kd.size:
+        out[debye] = _log_iv_debye(nu, kd) - kd
+    return out
 
 
 def log_bessel_ive(nu: float, kappa) -> np.ndarray:
     """log(I_nu(kappa) exp(-kappa)) for kappa >= 0 (array), without overflow or underflow; -inf at kappa = 0, nu > 0."""
     nu = _check_order(nu)
     kappa = _as_kappa(kappa)
-    series, ive_ok, debye, scaled = _regions(nu, kappa)
-    out = np.empty_like(kappa)
+    series, hankel, ive_ok, debye, scaled = _regions(nu, kappa)
+    out = _log_ive_outside_series(nu, kappa, hankel, ive_ok, debye, scaled)
     ks = kappa[series]
     with np.errstate(divide="ignore"):
         out[series] = nu * np.log(0.5 * ks) - gammaln(nu + 1.0) + np.log(_series_sum(nu, ks)) - ks
-    out[ive_ok] = np.log(scaled[ive_ok])
-    kd = kappa[debye]
-    out[debye] = _log_iv_debye(nu, kd) - kd
     if nu == 0.0:
         out[kappa == 0] = 0.0
     return out
@@ -121,15 +154,12 @@ def log_sphere_mgf_scaled(dim: int, kappa) -> np.ndarray:
     dim = _check_dim(dim)
     nu = 0.5 * dim - 1.0
     kappa = _as_kappa(kappa)
-    series, ive_ok, debye, scaled = _regions(nu, kappa)
-    out = np.empty_like(kappa)
+    series, hankel, ive_ok, debye, scaled = _regions(nu, kappa)
+    out = _log_ive_outside_series(nu, kappa, hankel, ive_ok, debye, scaled)
+    rest = ~series
+    out[rest] = out[rest] + gammaln(nu + 1.0) - nu * np.log(0.5 * kappa[rest])
     ks = kappa[series]
     out[series] = np.log(_series_sum(nu, ks)) - ks
-    rest = ive_ok | debye
-    log_ive = np.empty_like(kappa)
-    log_ive[ive_ok] = np.log(scaled[ive_ok])
-    log_ive[debye] = _log_iv_debye(nu, kappa[debye]) - kappa[debye]
-    out[rest] = gammaln(nu + 1.0) - nu * np.log(0.5 * kappa[rest]) + log_ive[rest]
     return out
 
 
@@ -137,30 +167,42 @@ def bessel_ratio(nu: float, kappa) -> np.ndarray:
     """I_{nu+1}(kappa) / I_nu(kappa) for kappa >= 0 (0 at kappa = 0), stable for large kappa and large nu."""
     nu = _check_order(nu)
     kappa = _as_kappa(kappa)
-    return _ratio_and_ratio_over_kappa(nu, kappa)[0]
+    return _statistics(nu, kappa)[0]
 
 
-def _ratio_and_ratio_over_kappa(nu: float, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    series, ive_ok, debye, scaled = _regions(nu, kappa)
+def _statistics(nu: float, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A, A / kappa, dA/dkappa) with A = I_{nu+1} / I_nu; dA/dkappa = 1 - A^2 - (2 nu + 1) A / kappa."""
+    series, hankel, ive_ok, debye, scaled = _regions(nu, kappa)
     ratio = np.empty_like(kappa)
     over = np.empty_like(kappa)
+    derivative = np.empty_like(kappa)
     ks = kappa[series]
     # I_{nu+1}/I_nu = kappa / (2 (nu + 1)) * S_{nu+1} / S_nu with the power series S of _series_sum.
     over[series] = _series_sum(nu + 1.0, ks) / (2.0 * (nu + 1.0) * _series_sum(nu, ks))
     ratio[series] = ks * over[series]
-    rest = ive_ok | debye
-    kr = kappa[rest]
-    if kr.size:
+    # Large kappa: with S the Hankel series, 1 - A = (nu + 1/2) / kappa - S'/S, and
+    # A' = -2 S'/S - (1 - A)^2 + (2 nu + 1)(1 - A) / kappa avoids the O(1/kappa) cancellation of the plain formula.
+    kh = kappa[hankel]
+    log_derivative = _hankel(nu, kh)[1]
+    gap = (nu + 0.5) / kh - log_derivative
+    ratio[hankel] = 1.0 - gap
+    over[hankel] = ratio[hankel] / kh
+    derivative[hankel] = -2.0 * log_derivative - gap * gap + (2.0 * nu + 1.0) * gap / kh
+    middle = ive_ok | debye
+    km = kappa[middle]
+    if km.size:
         with np.errstate(all="ignore"):
-            upper = ive(nu + 1.0, kr)
-        direct = ive_ok[rest] & np.isfinite(upper) & (upper > _IVE_TINY)
-        values = np.empty_like(kr)
-        values[direct] = upper[direct] / scaled[rest][direct]
+            upper = ive(nu + 1.0, km)
+        direct = ive_ok[middle] & np.isfinite(upper) & (upper > _IVE_TINY)
+        values = np.empty_like(km)
+        values[direct] = upper[direct] / scaled[middle][direct]
         logs = ~direct
-        values[logs] = np.exp(log_bessel_ive(nu + 1.0, kr[logs]) - log_bessel_ive(nu, kr[logs]))
-        ratio[rest] = values
-        over[rest] = values / kr
-    return ratio, over
+        values[logs] = np.exp(log_bessel_ive(nu + 1.0, km[logs]) - log_bessel_ive(nu, km[logs]))
+        ratio[middle] = values
+        over[middle] = values / km
+    plain = ~hankel
+    derivative[plain] = 1.0 - ratio[plain] ** 2 - (2.0 * nu + 1.0) * over[plain]
+    return ratio, over, derivative
 
 
 def mean_resultant_length(dim: int, kappa) -> np.ndarray:
@@ -176,6 +218,4 @@ def vmf_statistics(dim: int, kappa) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """
     dim = _check_dim(dim)
     kappa = _as_kappa(kappa)
-    ratio, over = _ratio_and_ratio_over_kappa(0.5 * dim - 1.0, kappa)
-    derivative = 1.0 - ratio * ratio - (dim - 1.0) * over
-    return ratio, over, derivative
+    return _statistics(0.5 * dim - 1.0, kappa)
