@@ -118,7 +118,9 @@ def main() -> None:
     parser.add_argument("--baseline-queries", type=int, default=100, help="queries timed with the baseline")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for the streamed evaluator (0: default)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-save", action="store_true", help=f"do not write {RESULTS.relative_to(ROOT)}")
+    parser.add_argument("--no-save", action="store_true", help="print only, write no file")
+    parser.add_argument("--output", default=str(RESULTS), help="where to save the printed report")
+    parser.add_argument("--append", action="store_true", help="append to --output instead of replacing it")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -196,8 +198,10 @@ def main() -> None:
     say(f"speed-up over the baseline: {speedup:.0f}x  (target >= 50x: {'met' if speedup >= 50 else 'MISSED'})")
 
     if not args.no_save:
-        write_atomic(RESULTS, "\n".join(lines) + "\n")
-        print(f"saved {RESULTS.relative_to(ROOT)}")
+        output = Path(args.output)
+        previous = output.read_text() + "\n" if args.append and output.exists() else ""
+        write_atomic(output, previous + "\n".join(lines) + "\n")
+        print(f"saved {output}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def test_log_bessel_and_ratio_match_mpmath(nu):
         assert over[i] == pytest.approx(exact_ratio / k, rel=5e-13)
         exact_derivative = float(1 - (i_next / i_nu) ** 2 - (2 * nu + 1) * (i_next / i_nu) / k)
         # dA/dkappa = 1 - A^2 - (2 nu + 1) A / kappa cancels for kappa >> 1; the Hankel region (kappa > 2 (nu+1)^2,
-        # kappa > 1e4) avoids that; in between the absolute error stays ~1e-16 D (the relative error grows like kappa^2).
+        # kappa > 1e4) avoids that; in between the absolute error stays ~1e-16 D (relative error grows like kappa^2).
         assert abs(derivative[i] - exact_derivative) <= 1e-8 * exact_derivative + 1e-15 * (2 * nu + 2), (nu, k)
 
 
