@@ -41,6 +41,12 @@ g_k = grad_x log p(x | k), and likewise for d_t with h_k = d_t log p(x | k). For
 is the same matrix as the paper's eq. (31), grad_x u = I / t - (1 - t) / t^3 Cov[X_0 | X_t = x], but it
 stays accurate as t -> 0.
 
+Accuracy at scale: the squared distances ||x - (1 - t) m_k||^2 come from one matrix product (expanded
+square) unless that expansion would cost more than 1e-10 in the log-density (small t, large norms), where
+direct differences are used. When all s_k are equal (e.g. an empirical source), components whose logits for
+every query of a chunk lie more than -log(eps) + log(K) below the running maximum are skipped: together they are below
+float64 resolution. ``benchmarks/field_speed.py`` checks agreement with a plain per-query evaluation.
+
 Facts worth knowing (tested in tests/theory/):
 
 * Lemma 2 (eq. 9), u = -x / (1 - t) - t / (1 - t) grad log p_t(x), holds for the Gaussian target only
@@ -58,7 +64,8 @@ Facts worth knowing (tested in tests/theory/):
 * t = 1. The Gaussian target is fine (u(x, 1) = x - E[X_0]). For the sphere and point targets X_1 has
   no density and u blows up like (r x/||x|| - x) / (1 - t) resp. -x / (1 - t) off the support: t = 1 raises.
   (``wtflow.solvers.euler`` never evaluates at t = 1; ``solve_adaptive`` does, so use it with the
-  Gaussian target, or Euler for the other targets.)
+  Gaussian target, or Euler for the other targets.) ``exact_field`` with the Gaussian target also accepts
+  t slightly above 1, where adaptive solvers overshoot; the same formulas define u there.
 * Sphere target with point-mass components. In D >= 2, X_t given a point mass lives on the sphere of
   radius t r around (1 - t) m_k and has no Lebesgue density. The quantities returned are the s -> 0
   limits of the population formulas (all point masses sharing the same s -> 0):
