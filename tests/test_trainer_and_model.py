@@ -152,3 +152,18 @@ def test_ctrl_c_mid_epoch_is_deferred_to_a_consistent_checkpoint(tmp_path):
     train(resumed, data, TrainConfig(**cfg, checkpoint_dir=str(tmp_path)), resume=tmp_path / "last.pt")
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_batches_are_balanced_so_batchnorm_never_sees_a_lone_sample():
+    sizes = []
+    model = _fresh()
+    original = model.velocity.forward
+
+    def spy(x_t, t):
+        sizes.append(x_t.shape[0])
+        return original(x_t, t)
+
+    model.velocity.forward = spy
+    # n = 65 with batch 64 used to leave a last batch of one sample.
+    train(model, _data((4,), 65), TrainConfig(epochs=1, batch_size=64, progress=False, device="cpu"))
+    assert sorted(sizes) == [32, 33]

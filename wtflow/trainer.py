@@ -43,7 +43,8 @@ class TrainConfig:
 
     Attributes:
         epochs: passes over the training set.
-        batch_size: samples per step; >= n gives full-batch steps (the toys' "epoch").
+        batch_size: largest number of samples per step; an epoch has ceil(n / batch_size) balanced
+            batches (sizes differ by at most one); >= n gives full-batch steps (the toys' "epoch").
         lr, weight_decay: AdamW parameters.
         lr_step_fraction: StepLR period as a fraction of ``epochs`` (0.25 -> every 25 of 100 epochs).
         lr_gamma: StepLR decay factor.
@@ -199,6 +200,8 @@ def train(
         result.checkpoint = save_checkpoint(ckpt_path, TRAIN_KIND, payload)
         return result.checkpoint
 
+    # Balanced batches: ceil(n / B) batches of near-equal size <= B, so no step sees a lone sample
+    # (BatchNorm statistics need two) and every batch weighs about the same in the running statistics.
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
@@ -211,7 +214,7 @@ def train(
             if step_in_epoch == 0:
                 perm, running = torch.randperm(n, generator=gen), 0.0
             while step_in_epoch < steps_per_epoch:
-                idx = perm[step_in_epoch * cfg.batch_size : (step_in_epoch + 1) * cfg.batch_size]
+                idx = torch.tensor_split(perm, steps_per_epoch)[step_in_epoch]
                 batch = data[idx].to(device, non_blocking=True)
                 with autocast:
                     loss = model.loss(batch, generator=gen)
