@@ -24,14 +24,22 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown claim id(s) {', '.join(unknown)}; expected from {', '.join(sorted(known))}")
     size = "quick" if args.quick else "full"
     start = time.perf_counter()
-    results, skipped = run_claims(size, ids=set(args.only) if args.only else None)
+    results, skipped, seconds = {}, {}, {}
+    for claim in REGISTRY:
+        if args.only and claim.claim_id not in args.only:
+            continue
+        tick = time.perf_counter()
+        done, skip = run_claims(size, ids={claim.claim_id})
+        results |= done
+        skipped |= skip
+        seconds[claim.claim_id] = time.perf_counter() - tick
     elapsed = time.perf_counter() - start
     claims_md, _ = render_reports(results, skipped, size)
     table = claims_md.split("## Rules, corrections and notes")[0]
     print(table)
     for claim in REGISTRY:
         if claim.claim_id in results:
-            print(f"{claim.claim_id:>18}: {results[claim.claim_id].verdict_text}")
+            print(f"{claim.claim_id:>18}: {results[claim.claim_id].verdict_text}  ({seconds[claim.claim_id]:.1f} s)")
     print(f"\n{len(results)} checks at {size} size in {elapsed:.1f} s; skipped: {skipped or 'none'}")
     write_full = args.only is None and (not args.quick or args.out_dir is not None)
     if write_full:

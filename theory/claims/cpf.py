@@ -155,7 +155,7 @@ def check_proposition1(size: str = "quick") -> ClaimResult:
         last.append(float((err[0] / x.norm(dim=1).numpy()).max()))
         u0 = theory.marginal_velocity(x, float(ts[0]), src, target).norm(dim=1).numpy()
         magnitude_corr.append(
-            float(np.corrcoef(np.argsort(np.argsort(u0)), np.argsort(np.argsort(x.norm(dim=1))))[0, 1])
+            float(np.corrcoef(np.argsort(np.argsort(u0)), np.argsort(np.argsort(x.norm(dim=1).numpy())))[0, 1])
         )
     pop_slope = float(np.min(slopes)), float(np.max(slopes))
     pop_ok = abs(pop_slope[0] - 1) < SLOPE_TOL and abs(pop_slope[1] - 1) < SLOPE_TOL and max(last) < 1e-3
@@ -380,6 +380,11 @@ def prop2_configurations(dim: int, rng: np.random.Generator) -> list[dict]:
         )
 
     # LN-like isotropic: uniform on the sphere of radius sqrt(D). Exact u(x, 0+) = 0 on the support.
+    def u_same_sphere(x):
+        # Source and target on the same sphere: ||X_t|| = sqrt(D) forces X_0 = X_1 = x (strict convexity of the
+        # ball), so u(x, t) = 0 on the support for every t; no direction at all.
+        return np.zeros_like(x), np.zeros(len(x))
+
     def u_sphere(x, basis=None, radius=root):
         basis = np.eye(dim) if basis is None else basis
         t = 1e-3
@@ -395,7 +400,7 @@ def prop2_configurations(dim: int, rng: np.random.Generator) -> list[dict]:
                 "target": target,
                 "sample_source": sphere,
                 "sample_target": (lambda n: _rng_normal(rng, n, dim)) if target == "gaussian" else sphere,
-                "u0": u_sphere,
+                "u0": u_sphere if target == "gaussian" else u_same_sphere,
                 # Radial plan; its barycentric projection is E[chi_D] x/||x|| (Gaussian) or the identity (sphere).
                 "ot_map": (lambda x: expected_chi(dim) * x / np.linalg.norm(x, axis=1, keepdims=True))
                 if target == "gaussian"
@@ -443,7 +448,7 @@ def prop2_configurations(dim: int, rng: np.random.Generator) -> list[dict]:
                     "target": target,
                     "sample_source": sub_sphere,
                     "sample_target": (lambda n: _rng_normal(rng, n, dim)) if target == "gaussian" else sphere,
-                    "u0": lambda x, basis=basis: u_sphere(x, basis, root),
+                    "u0": (lambda x, basis=basis: u_sphere(x, basis, root)) if target == "gaussian" else u_same_sphere,
                     # In V: radial plan from radius sqrt(D) to chi_k; barycentric E[chi_k] x/||x||.
                     "ot_map": (lambda x: expected_chi(k) * x / np.linalg.norm(x, axis=1, keepdims=True))
                     if target == "gaussian"
@@ -504,7 +509,9 @@ def check_proposition2(size: str = "quick") -> ClaimResult:
                 disp = n * plan @ ys - xs
                 finite[n] = angles_deg(cfg["u0"](xs)[0], disp)
             row["finite_angles"] = finite
-            row["finite_median_by_n"] = {n: float(np.nanmedian(a)) for n, a in finite.items()}
+            row["finite_median_by_n"] = {
+                n: float(np.median(a[np.isfinite(a)])) if np.isfinite(a).any() else math.nan for n, a in finite.items()
+            }
             rows.append(row)
 
     def key(r):
@@ -535,7 +542,10 @@ def check_proposition2(size: str = "quick") -> ClaimResult:
                 f"(5-95%: {fmt(float(np.percentile(angles, 5)), 3)}-{fmt(float(np.percentile(angles, 95)), 3)})"
             )
         med = r["finite_median_by_n"]
-        parts.append("ot.emd median angle " + ", ".join(f"n={n}: {fmt(v, 3)}" for n, v in med.items()))
+        if all(math.isnan(v) for v in med.values()):
+            parts.append("u = 0 on the support for all t: no angle")
+        else:
+            parts.append("ot.emd median angle " + ", ".join(f"n={n}: {fmt(v, 3)}" for n, v in med.items()))
         measured[key(r)] = "; ".join(parts)
     return ClaimResult(
         claim_id="prop2",
@@ -552,9 +562,9 @@ def check_proposition2(size: str = "quick") -> ClaimResult:
         ),
         correction=(
             "For WT-Flow (LN) the exact field has no initial direction: every LN output lies on the sphere of radius "
-            "sqrt(D) centred at 0, so u(x, 0+) = -P_T x = 0 on the support (Prop. 1's correction), and for small t > "
-            "0 u "
-            "points outward. The OT map is then the identity (sphere target, same support) or radial and inward "
+            "sqrt(D) centred at 0, so u(x, 0+) = -P_T x = 0 on the support (Prop. 1's correction); for small t > 0 "
+            "u points outward (Gaussian target) or stays 0 (sphere target of radius sqrt(D), where X_0 = X_1 = x on "
+            "the support). The OT map is then the identity (sphere target, same support) or radial and inward "
             "(Gaussian target; radius sqrt(D) -> E chi_k for a k-dim manifold). 'Opposite to OT' holds for centred "
             "isotropic sources with a density inside the target radius (BN-like: u(x, 0+) = -x, OT radial outward); "
             "for a "
