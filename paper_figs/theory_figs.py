@@ -14,7 +14,16 @@ import torch
 
 from ._core import NOT_REPRODUCED, REPRODUCED, REPRODUCED_WITH_DIFFERENCES, Context
 
-__all__ = ["build_bounds", "build_claims", "build_prop2", "build_radius"]
+__all__ = [
+    "bounds_figure",
+    "build_bounds",
+    "build_claims",
+    "build_prop2",
+    "build_radius",
+    "claims_figure",
+    "prop2_figure",
+    "radius_figure",
+]
 
 T_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
 VERDICT_COLORS = {
@@ -41,6 +50,9 @@ def _claim_verdict_to_figure(verdict: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # Lemmas 5-6: the radius of WT-mapped data
 # --------------------------------------------------------------------------------------------------
+
+
+LN_EPS = 1e-5  # torch's default, the eps of Tables XIII-XIV's implementation
 
 
 def _layer_norm_demo(seed: int, eps: float, n_per_scale: int) -> dict[str, np.ndarray]:
@@ -72,19 +84,23 @@ def _layer_norm_demo(seed: int, eps: float, n_per_scale: int) -> dict[str, np.nd
     return {k: np.asarray(v, dtype=float) for k, v in rows.items()}
 
 
-def build_radius(ctx: Context) -> None:
-    """Lemma 5 / 6: ||LN(x)|| = sqrt(D) (eq. 38 with eps), per-sample ||BN(x)|| below sqrt(D) with sparsity, and the
-    step-0 norms of Tables XIII-XIV against the radius."""
+def radius_figure(size: str = "quick", seed: int = 0):
+    """Lemma 5 / 6 figure: (a) ||LN(x)||/sqrt(D) vs s^2/eps (eq. 38, measured with ``wtflow.LayerNormWT``),
+    (b) per-sample ||BN(x)||/sqrt(D) vs ReLU sparsity (claim ``lemma6_per_sample``), (c) the paper's step-0 norms
+    of Tables XIII-XIV over the radius.
+
+    Returns (figure, tables: stem -> table) with stems ``lemma56_radius_layernorm``, ``..._batchnorm`` and
+    ``..._paper_tables``.
+    """
     import matplotlib.pyplot as plt
 
     from theory.claims import run_claim
     from theory.claims.normalization import PAPER_BATCH_SIZE, TABLE_XIII_BN_STEP0, TABLE_XIV_LN_STEP0
     from toys._common import OKABE_ITO, figure_style
 
-    size = _size(ctx)
-    lemma5, lemma6, per_sample = (run_claim(c, size) for c in ("lemma5", "lemma6", "lemma6_per_sample"))
-    eps = 1e-5
-    ln = _layer_norm_demo(ctx.seed, eps, 16 if ctx.quick else 64)
+    lemma5, per_sample = run_claim("lemma5", size), run_claim("lemma6_per_sample", size)
+    eps = LN_EPS
+    ln = _layer_norm_demo(seed, eps, 16 if size == "quick" else 64)
     rows = per_sample.data["rows"]
     bn = {k: np.asarray([r[k] for r in rows], dtype=float) for k in rows[0]}
     implied = lemma5.data["implied_sigma2_over_eps"]
@@ -93,7 +109,6 @@ def build_radius(ctx: Context) -> None:
     bn_table = np.array([TABLE_XIII_BN_STEP0[c] / radius[c] for c in classes])
     ln_table = np.array([TABLE_XIV_LN_STEP0[c] / radius[c] for c in classes])
     floor = 1 / math.sqrt(PAPER_BATCH_SIZE)
-
     with figure_style():
         fig, axes = plt.subplots(1, 3, figsize=(11.0, 4.0), layout="constrained")
         ax = axes[0]
@@ -144,23 +159,44 @@ def build_radius(ctx: Context) -> None:
         ax.set_title("(c) the paper's step-0 norms")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=6)
         fig.suptitle("Radius of WT-mapped data: LN puts every sample on the sqrt(D) sphere, BN only on average")
-        ctx.save_figure(fig, "lemma56_radius", "Lemma 5 (eq. 38), Lemma 6 per sample, Tables XIII-XIV step-0 norms")
-
-    ctx.save_table(ln, "lemma56_radius_layernorm", "panel (a): per-sample LayerNorm ratios vs s^2/eps, eq. 38")
-    ctx.save_table(
-        bn, "lemma56_radius_batchnorm", "panel (b): per-sample BatchNorm norms vs sparsity (lemma6_per_sample)"
-    )
-    ctx.save_table(
-        {
+    tables = {
+        "lemma56_radius_layernorm": ln,
+        "lemma56_radius_batchnorm": bn,
+        "lemma56_radius_paper_tables": {
             "class": np.asarray(classes, dtype=object),
             "radius": np.array([radius[c] for c in classes]),
             "table_xiii_bn_step0_over_radius": bn_table,
             "table_xiv_ln_step0_over_radius": ln_table,
             "ln_implied_sigma2_over_eps": np.array([implied[c] for c in classes]),
         },
-        "lemma56_radius_paper_tables",
-        "panel (c): the paper's step-0 norms / radius and the s^2/eps eq. 38 needs for Table XIV",
-    )
+    }
+    return fig, tables
+
+
+def build_radius(ctx: Context) -> None:
+    """Lemma 5 / 6: ||LN(x)|| = sqrt(D) (eq. 38 with eps), per-sample ||BN(x)|| below sqrt(D) with sparsity, and the
+    step-0 norms of Tables XIII-XIV against the radius."""
+    from theory.claims import run_claim
+    from theory.claims.normalization import PAPER_BATCH_SIZE
+
+    size = _size(ctx)
+    fig, tables = radius_figure(size, ctx.seed)
+    ctx.save_figure(fig, "lemma56_radius", "Lemma 5 (eq. 38), Lemma 6 per sample, Tables XIII-XIV step-0 norms")
+    whats = {
+        "lemma56_radius_layernorm": "panel (a): per-sample LayerNorm ratios vs s^2/eps, eq. 38",
+        "lemma56_radius_batchnorm": "panel (b): per-sample BatchNorm norms vs sparsity (lemma6_per_sample)",
+        "lemma56_radius_paper_tables": "panel (c): the paper's step-0 norms / radius and the s^2/eps eq. 38 needs "
+        "for Table XIV",
+    }
+    for stem, table in tables.items():
+        ctx.save_table(table, stem, whats[stem])
+    lemma5, lemma6, per_sample = (run_claim(c, size) for c in ("lemma5", "lemma6", "lemma6_per_sample"))
+    ln, bn, paper = tables.values()
+    eps = LN_EPS
+    classes = list(paper["class"])
+    implied = dict(zip(classes, paper["ln_implied_sigma2_over_eps"]))
+    bn_table, ln_table = paper["table_xiii_bn_step0_over_radius"], paper["table_xiv_ln_step0_over_radius"]
+    floor = 1 / math.sqrt(PAPER_BATCH_SIZE)
     eps0_dev = float(np.max(np.abs(ln["ratio_eps0"] - 1)))
     eq38_dev = float(np.max(np.abs(ln["ratio"] / ln["eq38"] - 1)))
     ctx.number(f"LayerNorm, eps = 0: max | ||LN(x)||/sqrt(D) - 1 | = {eps0_dev:.2g} over {len(ln['ratio'])} samples")
@@ -212,14 +248,15 @@ def _row_label(row: dict) -> str:
     return f"D={row['D']} {row['regime']}: {row['name']} -> {row['target']}"
 
 
-def build_prop2(ctx: Context) -> None:
-    """Prop. 2: distribution of the angle between u(x, 0+) and the OT displacement (closed forms and ot.emd)."""
+def prop2_figure(size: str = "quick"):
+    """Prop. 2 figure: per source/target case, the angle between u(x, 0+) and the OT displacement T(x) - x, from the
+    closed forms and from finite-sample POT plans (claim ``prop2``). Returns (figure, {"prop2_angles": table})."""
     import matplotlib.pyplot as plt
 
     from theory.claims import run_claim
     from toys._common import OKABE_ITO, figure_style
 
-    result = run_claim("prop2", _size(ctx))
+    result = run_claim("prop2", size)
     rows = result.data["rows"]
     ns = sorted({int(n) for row in rows for n in row.get("finite_angles", {})})
     n_colors = [OKABE_ITO[k] for k in ("sky", "blue", "purple", "orange")]
@@ -281,14 +318,19 @@ def build_prop2(ctx: Context) -> None:
         ax.set_xlabel("angle between u(x, 0+) and the OT displacement T(x) - x (degrees); box 25-75%, whiskers 5-95%")
         ax.set_title("Proposition 2: is u(x, 0) of WT-Flow orthogonal or opposite to the OT direction?", pad=14)
         ax.legend(handles, names, loc="lower left", fontsize=6.5, framealpha=0.9)
-        ctx.save_figure(
-            fig, "prop2_angles", "Prop. 2: angle between u(x, 0+) and the OT displacement per source/target"
-        )
-    ctx.save_table(
-        {k: np.asarray(v, dtype=object if isinstance(v[0], str) else float) for k, v in long.items()},
-        "prop2_angles",
-        "every angle behind the figure (case, method = closed form / ot.emd n)",
-    )
+    table = {k: np.asarray(v, dtype=object if isinstance(v[0], str) else float) for k, v in long.items()}
+    return fig, {"prop2_angles": table}
+
+
+def build_prop2(ctx: Context) -> None:
+    """Prop. 2: distribution of the angle between u(x, 0+) and the OT displacement (closed forms and ot.emd)."""
+    from theory.claims import run_claim
+
+    result = run_claim("prop2", _size(ctx))
+    rows = result.data["rows"]
+    fig, tables = prop2_figure(_size(ctx))
+    ctx.save_figure(fig, "prop2_angles", "Prop. 2: angle between u(x, 0+) and the OT displacement per case")
+    ctx.save_table(tables["prop2_angles"], "prop2_angles", "every angle behind the figure (case, method)")
     classes = {}
     for row in rows:
         cls = row.get("closed_form_class") or "no closed form"
@@ -321,14 +363,14 @@ def build_prop2(ctx: Context) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def build_bounds(ctx: Context) -> None:
-    """Lemma 3 (eq. 28) and Lemma 4 (eq. 29): certified supremum divided by the stated bound, per (D, T)."""
+def bounds_figure(size: str = "quick"):
+    """Bounds-ratio figure: certified supremum / stated bound per (D, T) for Lemma 3 (eq. 28; band from the
+    construction to the upper bound) and Lemma 4 (exact supremum). Returns (figure, {"bounds_ratio": table})."""
     import matplotlib.pyplot as plt
 
     from theory.claims import run_claim
     from toys._common import figure_style
 
-    size = _size(ctx)
     lemma3, eq28, lemma4 = (run_claim(c, size) for c in ("lemma3", "eq28", "lemma4"))
     dims3, ts3 = np.asarray(eq28.data["dims"]), np.asarray(eq28.data["T"], dtype=float)
     dims4, ts4 = np.asarray(lemma4.data["dims"]), np.asarray(lemma4.data["T"], dtype=float)
@@ -384,12 +426,27 @@ def build_bounds(ctx: Context) -> None:
                        loc="center right")  # fmt: skip
         axes[1].legend(title="exact supremum", title_fontsize=6, fontsize=6.5, loc="center right")
         fig.suptitle("How tight are the Lipschitz bounds? (sources on [0,1]^D, Assumption 1)")
-        ctx.save_figure(fig, "bounds_ratio", "Lemmas 3-4: certified supremum / stated bound per (D, T)")
+    table = {k: np.asarray(v, dtype=object if isinstance(v[0], str) else float) for k, v in table.items()}
+    return fig, {"bounds_ratio": table}
+
+
+def build_bounds(ctx: Context) -> None:
+    """Lemma 3 (eq. 28) and Lemma 4 (eq. 29): certified supremum divided by the stated bound, per (D, T)."""
+    from theory.claims import run_claim
+
+    size = _size(ctx)
+    fig, tables = bounds_figure(size)
+    ctx.save_figure(fig, "bounds_ratio", "Lemmas 3-4: certified supremum / stated bound per (D, T)")
     ctx.save_table(
-        {k: np.asarray(v, dtype=object if isinstance(v[0], str) else float) for k, v in table.items()},
+        tables["bounds_ratio"],
         "bounds_ratio",
         "per lemma, D and T: certified supremum, the paper's bound, their ratio (and the upper-bound ratio)",
     )
+    lemma3, eq28, lemma4 = (run_claim(c, size) for c in ("lemma3", "eq28", "lemma4"))
+    dims3, ts3 = np.asarray(eq28.data["dims"]), np.asarray(eq28.data["T"], dtype=float)
+    lower3 = np.asarray(eq28.data["ratio_sup_to_eq28"], dtype=float)
+    upper3 = np.asarray(eq28.data["ratio_upper_to_eq28"], dtype=float)
+    ratio4 = np.asarray(lemma4.data["ratio_sup_to_printed"], dtype=float)
     ctx.number(
         f"Lemma 3 / eq. 28: certified sup / bound = {lower3.min():.3g}..{lower3.max():.3g} (upper bound / eq. 28 "
         f"<= {upper3.max():.3g}) over D = {', '.join(map(str, dims3))}, T = {', '.join(f'{t:g}' for t in ts3)}"
@@ -420,18 +477,15 @@ def build_bounds(ctx: Context) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def build_claims(ctx: Context) -> None:
-    """The registry at the chosen scale: CLAIMS.md / ERRATA.md copies, a CSV and a verdict chart."""
+def claims_figure(size: str = "quick"):
+    """The registry as a verdict chart (colour = verdict). Returns (figure, {"claims_table": table}); runs every
+    check at ``size`` (cached per process)."""
     import matplotlib.pyplot as plt
 
-    from theory.claims import REGISTRY, render_reports, run_claims
+    from theory.claims import REGISTRY, run_claims
     from toys._common import figure_style
 
-    size = _size(ctx)
     results, skipped = run_claims(size)
-    claims_md, errata_md = render_reports(results, skipped, size)
-    ctx.save_text(claims_md, "claims_table.md", "table (Markdown)", f"theory/CLAIMS.md regenerated at {size} size")
-    ctx.save_text(errata_md, "claims_errata.md", "table (Markdown)", f"theory/ERRATA.md regenerated at {size} size")
     rows: dict[str, list] = {k: [] for k in ("claim_id", "label", "where", "verdict", "correction", "measured")}
     for claim in REGISTRY:
         r = results.get(claim.claim_id)
@@ -441,8 +495,6 @@ def build_claims(ctx: Context) -> None:
         rows["verdict"].append(r.verdict_text if r else f"not run ({skipped.get(claim.claim_id, 'skipped')})")
         rows["correction"].append(r.correction if r else "")
         rows["measured"].append("; ".join(f"{k}: {v}" for k, v in r.measured.items()) if r else "")
-    ctx.save_table({k: np.asarray(v, dtype=object) for k, v in rows.items()}, "claims_table",
-                   "one row per formal statement: id, label, where, verdict, correction, key numbers")  # fmt: skip
 
     with figure_style():
         n = len(REGISTRY)
@@ -460,7 +512,23 @@ def build_claims(ctx: Context) -> None:
         table.set_fontsize(7)
         table.scale(1, 1.25)
         ax.set_title(f"The paper's formal statements, checked (theory.claims, {size} size)")
-        ctx.save_figure(fig, "claims_table", "verdict per formal statement (colour = verdict)")
+    return fig, {"claims_table": {k: np.asarray(v, dtype=object) for k, v in rows.items()}}
+
+
+def build_claims(ctx: Context) -> None:
+    """The registry at the chosen scale: CLAIMS.md / ERRATA.md copies, a CSV and a verdict chart."""
+    from theory.claims import REGISTRY, render_reports, run_claims
+
+    size = _size(ctx)
+    results, skipped = run_claims(size)
+    claims_md, errata_md = render_reports(results, skipped, size)
+    ctx.save_text(claims_md, "claims_table.md", "table (Markdown)", f"theory/CLAIMS.md regenerated at {size} size")
+    ctx.save_text(errata_md, "claims_errata.md", "table (Markdown)", f"theory/ERRATA.md regenerated at {size} size")
+    fig, tables = claims_figure(size)
+    ctx.save_table(
+        tables["claims_table"], "claims_table", "one row per formal statement: id, label, where, verdict, correction"
+    )
+    ctx.save_figure(fig, "claims_table", "verdict per formal statement (colour = verdict)")
 
     counts: dict[str, int] = {}
     for r in results.values():
