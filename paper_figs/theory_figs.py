@@ -21,6 +21,7 @@ __all__ = [
     "build_prop2",
     "build_radius",
     "claims_figure",
+    "claims_markdown",
     "prop2_figure",
     "radius_figure",
 ]
@@ -546,3 +547,27 @@ def build_claims(ctx: Context) -> None:
     if skipped:
         ctx.note("Skipped (missing optional packages): " + ", ".join(f"{k}: {v}" for k, v in skipped.items()))
     ctx.verdict(REPRODUCED_WITH_DIFFERENCES if ctx.report.differs else REPRODUCED)
+
+
+def claims_markdown(ids, size: str = "quick") -> str:
+    """Markdown for notebooks: per claim id, the paper's statement, the verdict, the key numbers and the correction
+    (as in theory/CLAIMS.md and theory/ERRATA.md), computed now at ``size``."""
+    from theory.claims import claim_by_id, missing_requirements, run_claim
+
+    lines = []
+    for claim_id in ids:
+        claim = claim_by_id(claim_id)
+        lines.append(f"**{claim.label}** ({claim.where}) - *{claim.paper}*")
+        lines.append("")
+        missing = missing_requirements(claim)
+        if missing:
+            lines += [f"- not run here: needs {', '.join(missing)}", ""]
+            continue
+        result = run_claim(claim_id, size)
+        lines.append(f"- verdict ({size} size): **{result.verdict_text}**")
+        for key, value in result.measured.items():
+            lines.append(f"- {key}: {value}")
+        if result.correction:
+            lines.append(f"- correction (theory/ERRATA.md): {result.correction}")
+        lines.append("")
+    return "\n".join(lines)
