@@ -313,11 +313,13 @@ def clamp_time(field: Callable, t_max: float) -> Callable:
 
 @dataclass
 class Integration:
-    """One integrated batch: ``times`` (S,), ``states`` (S, N, D) or None, ``norms`` (S, N)."""
+    """One integrated batch: ``times`` (S,), ``x_end`` (N, D), ``states`` (S, N, D) or None, ``norms`` (S, N) or
+    None (both None with ``record="none"``), the number of field evaluations and the wall time."""
 
     times: np.ndarray
+    x_end: np.ndarray
     states: np.ndarray | None
-    norms: np.ndarray
+    norms: np.ndarray | None
     nfe: int
     seconds: float
 
@@ -333,11 +335,11 @@ def integrate(
     atol: float = 1e-5,
     t_max: float | None = None,
 ) -> Integration:
-    """Integrate ``field_`` from (x_0, t0) to t = 1 with ``solver``: ``"euler<K>"`` (e.g. ``"euler1"``,
-    ``"euler20"``) or ``"adaptive"`` (dopri5, ``n_record`` equally spaced output times, ``rtol``/``atol``).
+    """Integrate ``field_`` from (x_0, t0) to t = 1 in float64 with ``solver``: ``"euler<K>"`` (e.g.
+    ``"euler1"``, ``"euler20"``) or ``"adaptive"`` (dopri5, ``n_record`` equally spaced output times).
 
-    ``record``: ``"trajectory"`` keeps all states, ``"norms"`` only ||x_t||. ``t_max`` clamps the time the
-    field sees (``clamp_time``). Returns numpy arrays in float64 and the number of field evaluations.
+    ``record``: ``"trajectory"`` keeps all states, ``"norms"`` only ||x_t||, ``"none"`` only the endpoint.
+    ``t_max`` clamps the time the field sees (``clamp_time``). States are flattened to (S, N, D).
     """
     count = [0]
 
@@ -358,8 +360,11 @@ def integrate(
     else:
         raise ValueError(f"solver must be 'euler<K>' or 'adaptive', got {solver!r}")
     states = None if sol.trajectory is None else sol.trajectory.flatten(2).numpy()
-    norms = sol.norms.numpy() if sol.norms is not None else np.linalg.norm(states, axis=2)
-    return Integration(sol.times.numpy(), states, norms, count[0], time.perf_counter() - start)
+    norms = sol.norms.numpy() if sol.norms is not None else None
+    if norms is None and states is not None:
+        norms = np.linalg.norm(states, axis=2)
+    x_end = sol.x_end.flatten(1).numpy()
+    return Integration(sol.times.numpy(), x_end, states, norms, count[0], time.perf_counter() - start)
 
 
 def planar_runs(

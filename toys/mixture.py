@@ -298,13 +298,33 @@ def summarize_endpoints(ends, radius: float) -> dict:
     """Per (d, field, solver): fraction moving inward first, mean start / minimum / end radius, mean time of the
     minimum, mean |r_end - R|."""
     keys = list(dict.fromkeys(zip(ends["d"], ends["field"], ends["epoch"], ends["solver"])))
-    names = ["d", "field", "epoch", "solver", "frac_first_inward", "mean_r0", "mean_r_min", "mean_t_at_min",
-             "mean_r_end", "mean_abs_r_end_minus_R"]  # fmt: skip
+    names = [
+        "d",
+        "field",
+        "epoch",
+        "solver",
+        "frac_first_inward",
+        "mean_r0",
+        "mean_r_min",
+        "mean_t_at_min",
+        "mean_r_end",
+        "mean_abs_r_end_minus_R",
+    ]
     rows = {k: [] for k in names}
     for d, name, epoch, solver in keys:
         s = select(ends, d=d, field=name, epoch=epoch, solver=solver)
-        values = (d, name, epoch, solver, np.mean(s["v0_radial"] < 0), s["r0"].mean(), s["r_min"].mean(),
-                  s["t_at_min"].mean(), s["r_end"].mean(), np.abs(s["r_end"] - radius).mean())  # fmt: skip
+        values = (
+            d,
+            name,
+            epoch,
+            solver,
+            np.mean(s["v0_radial"] < 0),
+            s["r0"].mean(),
+            s["r_min"].mean(),
+            s["t_at_min"].mean(),
+            s["r_end"].mean(),
+            np.abs(s["r_end"] - radius).mean(),
+        )
         for k, v in zip(names, values):
             rows[k].append(v)
     return {k: np.asarray(v, dtype=object if isinstance(v[0], str) else None) for k, v in rows.items()}
@@ -340,11 +360,22 @@ def plot(result: ToyResult, solver: str = "adaptive") -> dict:
         ax.legend(fontsize=6)
         ax = axes[1]
         pts = result.table("cpf_points")
-        for name, t, where, marker in (("learned", 0.0, "test", "o"), ("exact_population", 0.0, "test", "s"),
-                                       ("exact_empirical", cfg["t0"], "train", "^")):  # fmt: skip
+        for name, t, where, marker in (
+            ("learned", 0.0, "test", "o"),
+            ("exact_population", 0.0, "test", "s"),
+            ("exact_empirical", cfg["t0"], "train", "^"),
+        ):
             s = select(pts, field=name, t=t, where=where)
-            ax.scatter(s["norm_x"], s["inward_u"], s=4, marker=marker, color=FIELD_COLORS[name], alpha=0.5, lw=0,
-                       label=f"{FIELD_LABELS[name]} (t = {t:g}, {where} points)")  # fmt: skip
+            ax.scatter(
+                s["norm_x"],
+                s["inward_u"],
+                s=4,
+                marker=marker,
+                color=FIELD_COLORS[name],
+                alpha=0.5,
+                lw=0,
+                label=f"{FIELD_LABELS[name]} (t = {t:g}, {where} points)",
+            )
         lim = float(np.nanmax(pts["norm_x"]))
         ax.plot([0, lim], [0, lim], "k--", lw=0.8, label="inward component = ||x|| (eq. 12)")
         ax.axhline(0, color="0.5", lw=0.6)
