@@ -94,10 +94,10 @@ def log_prob_outside_annulus(dim: int, betas: np.ndarray) -> tuple[np.ndarray, f
     return np.logaddexp(up, low), diff
 
 
-def _per_dim(dims: list[int], values: np.ndarray) -> str:
+def _per_dim(dims: list[int], values: np.ndarray, digits: int = 5) -> str:
     wanted = {min(dims, key=lambda d, w=w: abs(math.log(d / w))) for w in (1, 10, 100, 1000, 10000, dims[-1])}
     shown = [(d, v) for d, v in zip(dims, values) if d in wanted]
-    return ", ".join(f"D={d}: {fmt(v, 5)}" for d, v in shown)
+    return ", ".join(f"D={d}: {fmt(v, digits)}" for d, v in shown)
 
 
 def check_lemma1(size: str = "quick") -> ClaimResult:
@@ -171,7 +171,7 @@ def check_lemma1(size: str = "quick") -> ClaimResult:
         rule=rule,
         correction=correction,
         notes=[
-            f"Largest valid c of the printed form per D: {_per_dim(dims, c_printed)}.",
+            f"Largest valid c of the printed form per D: {_per_dim(dims, c_printed, 7)}.",
             f"Largest valid c of the intended form per D: {_per_dim(dims, c_intended)}.",
         ],
         data={

@@ -209,6 +209,20 @@ def batched_grad_op_norm(atoms: Tensor, post: Tensor, t: Tensor) -> Tensor:
     return torch.maximum((1 / t - c * lam[:, 0]).abs(), (1 / t - c * lam[:, -1]).abs())
 
 
+def _random_search(objective, dim: int, t_min: float, radius: float, size: str, gen: torch.Generator) -> float:
+    """Max of ``objective(atoms, posterior, x, t)`` over random equal-weight atom sources in [0,1]^D, x uniform in
+    [-R, R]^D and t uniform in [T, 1] (4000 draws of K = 4 atoms quick, 20000 of K = 8 full, in chunks)."""
+    n_rand, k = (4000, 4) if size == "quick" else (20000, 8)
+    best = -math.inf
+    for _ in range(0, n_rand, 2000):
+        atoms = torch.rand(2000, k, dim, generator=gen, dtype=torch.float64)
+        x = radius * (2 * torch.rand(2000, dim, generator=gen, dtype=torch.float64) - 1)
+        t = t_min + (1 - t_min) * torch.rand(2000, generator=gen, dtype=torch.float64)
+        post = _likelihood_posterior(atoms, torch.zeros(2000, k, dtype=torch.float64), x, t)
+        best = max(best, float(objective(atoms, post, x, t).max()))
+    return best
+
+
 def _projected_adam(objective, boxes: dict[str, tuple[tuple[int, ...], float, float]], steps: int, seed: int) -> float:
     """Maximise ``objective(params) -> (B,)`` with Adam on log(objective), projecting each parameter onto its box.
 
@@ -282,12 +296,7 @@ def _lemma4_searches(dim: int, t_min: float, size: str, seed: int) -> tuple[floa
     projected Adam with free weights (the posterior at the point is then free) and with equal weights."""
     radius = math.sqrt(dim)
     gen = torch.Generator().manual_seed(seed)
-    n_rand, k = (4000, 4) if size == "quick" else (40000, 8)
-    atoms = torch.rand(n_rand, k, dim, generator=gen, dtype=torch.float64)
-    x = radius * (2 * torch.rand(n_rand, dim, generator=gen, dtype=torch.float64) - 1)
-    t = t_min + (1 - t_min) * torch.rand(n_rand, generator=gen, dtype=torch.float64)
-    post = _likelihood_posterior(atoms, torch.zeros(n_rand, k, dtype=torch.float64), x, t)
-    random_max = float(batched_grad_op_norm(atoms, post, t).max())
+    random_max = _random_search(lambda a, p, x, t: batched_grad_op_norm(a, p, t), dim, t_min, radius, size, gen)
 
     batch, steps = (16, 150) if size == "quick" else (32, 400)
 
@@ -582,12 +591,7 @@ def eq28_value(dim: int, t_min: float) -> float:
 def _lemma3_searches(dim: int, t_min: float, radius: float, size: str, seed: int) -> tuple[float, float, float]:
     """(random max with equal weights, gradient max with free posterior, gradient max with equal weights)."""
     gen = torch.Generator().manual_seed(seed)
-    n_rand, k = (4000, 4) if size == "quick" else (40000, 8)
-    atoms = torch.rand(n_rand, k, dim, generator=gen, dtype=torch.float64)
-    x = radius * (2 * torch.rand(n_rand, dim, generator=gen, dtype=torch.float64) - 1)
-    t = t_min + (1 - t_min) * torch.rand(n_rand, generator=gen, dtype=torch.float64)
-    post = _likelihood_posterior(atoms, torch.zeros(n_rand, k, dtype=torch.float64), x, t)
-    random_max = float(batched_dtu(atoms, post, x, t).norm(dim=1).max())
+    random_max = _random_search(lambda a, p, x, t: batched_dtu(a, p, x, t).norm(dim=1), dim, t_min, radius, size, gen)
     batch, steps = (16, 150) if size == "quick" else (32, 400)
 
     def free(p):
