@@ -6,6 +6,7 @@ velocity networks, the flow-matching loss and trainer, ODE solvers and scores.
 """
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .detectors import RFM, TCCM, FlowMismatch, WTFlow
 from .distributions import TARGETS, GaussianMixture, Point, StandardGaussian, UniformSphere, make_target
 from .model import FlowModel, flow_matching_loss
 from .networks import NETWORKS, MiniUNet, VelocityMLP, count_parameters, make_velocity_net
