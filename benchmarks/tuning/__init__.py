@@ -1,0 +1,1 @@
+"""Tuning runs behind the detectors' defaults (see README.md in this folder)."""
