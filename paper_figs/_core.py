@@ -164,9 +164,11 @@ class Context:
         """Write ``fig`` as ``<stem>.png`` and ``<stem>.pdf`` (atomic) and close it."""
         import matplotlib.pyplot as plt
 
-        from toys._common import save_figure
+        from toys._common import figure_style, save_figure
 
-        for path in save_figure(fig, self.out, stem):
+        with figure_style():  # the style's savefig settings (200 dpi, tight bounding box) apply to every figure
+            paths = save_figure(fig, self.out, stem)
+        for path in paths:
             self._add(path, f"figure ({path.suffix[1:].upper()})", what)
         plt.close(fig)
 

@@ -291,6 +291,10 @@ def prop2_figure(size: str = "quick"):
                 if angles is not None:
                     series.append((f"ot.emd, n = {n}", np.asarray(angles, dtype=float), color))
                     add(row, f"ot.emd n={n}", angles)
+            if not any(np.isfinite(a).any() for _, a, _ in series):
+                ax.text(3, i, "no angle: u(x, 0+) = 0 on the support" + (
+                    " and the OT map is the identity" if row.get("closed_form_class") == "OT is the identity" else ""),
+                    va="center", fontsize=6.5, color="0.3")  # fmt: skip
             for j, (label, angles, color) in enumerate(series):
                 angles = angles[np.isfinite(angles)]
                 if not len(angles):
@@ -309,16 +313,16 @@ def prop2_figure(size: str = "quick"):
         names = ["closed form (exact u, exact OT map): median, 5-95%"]
         for n, color in zip(ns, n_colors):
             handles.append(plt.Rectangle((0, 0), 1, 1, color=color, alpha=0.6))
-            names.append(f"finite sample, POT ot.emd, n = {n}")
+            names.append(f"finite sample, POT ot.emd, n = {n} (box 25-75%, whiskers 5-95%)")
         for x, text in ((90, "orthogonal"), (180, "opposite")):
             ax.axvline(x, color="0.3", ls="--", lw=0.8)
             ax.text(x, 1.003, text, ha="center", va="bottom", fontsize=7, transform=ax.get_xaxis_transform())
         ax.set_yticks(np.arange(len(rows)), labels, fontsize=6.5)
         ax.set_ylim(len(rows) - 0.3, -0.7)
         ax.set_xlim(0, 190)
-        ax.set_xlabel("angle between u(x, 0+) and the OT displacement T(x) - x (degrees); box 25-75%, whiskers 5-95%")
-        ax.set_title("Proposition 2: is u(x, 0) of WT-Flow orthogonal or opposite to the OT direction?", pad=14)
-        ax.legend(handles, names, loc="lower left", fontsize=6.5, framealpha=0.9)
+        ax.set_xlabel("angle between u(x, 0+) and the OT displacement T(x) - x (degrees)")
+        fig.suptitle("Proposition 2: is u(x, 0) of WT-Flow orthogonal or opposite to the OT direction?")
+        ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2, fontsize=6.5)
     table = {k: np.asarray(v, dtype=object if isinstance(v[0], str) else float) for k, v in long.items()}
     return fig, {"prop2_angles": table}
 
@@ -417,15 +421,23 @@ def bounds_figure(size: str = "quick"):
             ax.axhline(1.0, color="black", lw=0.9)
             ax.text(dims[0], 1.02, "stated bound", fontsize=7, va="bottom")
             ax.axhline(limit, color="0.4", ls=":", lw=0.9)
-            ax.text(dims[-1], limit + 0.02, limit_text, fontsize=6.5, va="bottom", ha="right", color="0.3")
+            # panel (a): the band crowds the left end; panel (b): the legend sits on the right
+            left = upper is None
+            ax.text(dims[0] if left else dims[-1], limit * 1.04, limit_text, fontsize=6.5, va="bottom",
+                    ha="left" if left else "right", color="0.3")  # fmt: skip
             ax.set_xscale("log", base=2)
-            ax.set_ylim(0, 1.12)
+            ax.set_yscale("log")
+            ax.set_ylim(0.05, 1.6)
+            ticks = [0.05, 0.1, 0.125, 0.25, 0.5, 1.0]
+            ax.set_yticks(ticks, [f"{v:g}" for v in ticks])
+            ax.minorticks_off()
             ax.set_xlabel("dimension D")
             ax.set_title(title)
         axes[0].set_ylabel("certified supremum / stated bound")
         axes[0].legend(title="band: construction (lower) to upper bound", title_fontsize=6, fontsize=6.5,
-                       loc="center right")  # fmt: skip
-        axes[1].legend(title="exact supremum", title_fontsize=6, fontsize=6.5, loc="center right")
+                       loc="center right", bbox_to_anchor=(1.0, 0.6))  # fmt: skip
+        axes[1].legend(title="exact supremum", title_fontsize=6, fontsize=6.5, loc="center right",
+                       bbox_to_anchor=(1.0, 0.6))  # fmt: skip
         fig.suptitle("How tight are the Lipschitz bounds? (sources on [0,1]^D, Assumption 1)")
     table = {k: np.asarray(v, dtype=object if isinstance(v[0], str) else float) for k, v in table.items()}
     return fig, {"bounds_ratio": table}
