@@ -52,6 +52,14 @@ def find_results(results_dir: Path = RESULTS_DIR) -> tuple[Path | None, list[Pat
     return (min(committed, key=rank) if committed else None), uncommitted
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it."""
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
@@ -79,18 +87,16 @@ def build_vectors(ctx: Context) -> None:
             raise RuntimeError(f"python -m benchmarks.vectors {' '.join(argv)} failed")
         ctx.note(f"re-run with `python -m benchmarks.vectors {' '.join(argv)}` (--rerun-bench)")
     else:
-        folder, uncommitted = find_results()
+        folder, uncommitted = find_results(RESULTS_DIR)
         if folder is None:
             extra = (
-                f" (uncommitted results exist in {', '.join(str(d.relative_to(REPO_ROOT)) for d in uncommitted)})"
-                if uncommitted
-                else ""
+                f" (uncommitted results exist in {', '.join(_shown(d) for d in uncommitted)})" if uncommitted else ""
             )
             raise NotAvailable(
                 "no committed vector-benchmark results under benchmarks/results/vectors/ yet" + extra + "; run "
                 "`python -m benchmarks.vectors` and commit its folder, or pass --rerun-bench"
             )
-        ctx.note(f"rendered from committed results in {folder.relative_to(REPO_ROOT)} (not re-run)")
+        ctx.note(f"rendered from committed results in {_shown(folder)} (not re-run)")
 
     summary = _read_csv(folder / "summary.csv")
     per_cat = [r for r in _read_csv(folder / "per_category.csv") if r.get("metric") == "auroc"]
@@ -107,8 +113,7 @@ def build_vectors(ctx: Context) -> None:
     lines = [
         f"# Vector benchmark ({folder.name})",
         "",
-        f"Rendered by paper_figs from `{folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder}`"
-        "; mean +- std over seeds of the category-mean AUROC / AUPRC.",
+        f"Rendered by paper_figs from `{_shown(folder)}`; mean +- std over seeds of the category-mean AUROC / AUPRC.",
         "",
         "| method | family | AUROC | AUPRC | fit s (mean) | endpoint radius train / normal / anomaly (sqrt(d)) |",
         "|---|---|---|---|---|---|",
@@ -133,7 +138,9 @@ def build_vectors(ctx: Context) -> None:
     grid = np.array([[_float(by_method[m][c]) for c in cats] for m in methods if m in by_method])
     methods = [m for m in methods if m in by_method]
     with figure_style():
-        fig, ax = plt.subplots(figsize=(1.6 + 0.55 * len(cats), 1.2 + 0.3 * len(methods)), layout="constrained")
+        fig, ax = plt.subplots(
+            figsize=(max(5.0, 2.6 + 0.55 * len(cats)), 1.2 + 0.3 * len(methods)), layout="constrained"
+        )
         im = ax.imshow(grid, cmap="cividis", vmin=max(0.0, float(np.nanmin(grid))), vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(cats)), cats, rotation=45, ha="right")
         ax.set_yticks(range(len(methods)), methods)

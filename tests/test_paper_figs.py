@@ -239,3 +239,58 @@ def test_unknown_entry_is_a_usage_error(capsys):
         cli.main(["--only", "no_such_figure"])
     assert err.value.code == 2
     assert "unknown figure 'no_such_figure'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# Vector benchmark rendering (synthetic results in benchmarks.vectors' file format)
+# --------------------------------------------------------------------------------------------------
+
+
+def _write_fake_results(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    header = (
+        "method,base,family,preprocessing,auroc_mean,auroc_std,auprc_mean,auprc_std,fit_s_mean,fit_s_total,"
+        "fit_shared_with,score_s_mean,n_runs,radius_train,radius_test_normal,radius_test_anomaly,sqrt_d,baseline"
+    )
+    rows = [
+        "WTFlow-LN,WTFlow-LN,flow,standardize + LayerNorm WT,0.91,0.01,0.9,0.02,3.0,9.0,,0.01,3,12.2,14.4,17.6,22.6,",
+        "RFM,RFM,flow,standardize,0.85,0.02,0.8,0.02,2.0,6.0,,0.01,3,10.0,11.0,15.0,22.6,",
+        "KNN (raw),KNN,pyod,raw,0.88,0.0,0.86,0.0,0.1,0.3,,0.01,3,,,,,True",
+        "KNN (std),KNN,pyod,standardize,0.80,0.0,0.79,0.0,0.1,0.3,,0.01,3,,,,,False",
+    ]
+    (folder / "summary.csv").write_text("\n".join([header, *rows]) + "\n")
+    per_category = ["method,metric,bottle,cable"]
+    for method, a, b in (
+        ("WTFlow-LN", 0.95, 0.87),
+        ("RFM", 0.9, 0.8),
+        ("KNN (raw)", 0.9, 0.86),
+        ("KNN (std)", 0.8, 0.8),
+    ):
+        per_category += [f"{method},auroc,{a},{b}", f"{method},auprc,{a - 0.05},{b - 0.05}"]
+    (folder / "per_category.csv").write_text("\n".join(per_category) + "\n")
+
+
+def test_vector_benchmark_renders_committed_results(tmp_path, monkeypatch):
+    from paper_figs import bench_figs
+
+    results = tmp_path / "results"
+    _write_fake_results(results / "mvtec_ad_resnet18")
+    _write_fake_results(results / "mvtec_ad_resnet18-quick")
+    monkeypatch.setattr(bench_figs, "RESULTS_DIR", results)
+    monkeypatch.setattr(bench_figs, "_tracked", lambda paths: True)
+    spec = paper_figs.spec_by_name("vectors_benchmark")
+    [report] = run_figures([spec], Settings(tmp_path / "out", quick=True, jobs=1))
+    assert report.status == STATUS_OK, report.error
+    listed = {o.path for o in report.outputs}
+    assert {"vectors_table.csv", "vectors_table.md", "vectors_heatmap.png", "vectors_heatmap.pdf"} <= listed
+    table = (tmp_path / "out" / "vectors_table.md").read_text()
+    assert "mvtec_ad_resnet18" in table and "-quick" not in table.splitlines()[0], "the full run is preferred"
+    assert table.index("| WTFlow-LN |") < table.index("| KNN (raw) |") < table.index("| RFM |"), "sorted by AUROC"
+    heat = _read_csv(tmp_path / "out" / "vectors_heatmap.csv")
+    assert [r["method"] for r in heat] == ["WTFlow-LN", "KNN (raw)", "RFM", "KNN (std)"]
+    assert float(heat[0]["bottle"]) == pytest.approx(0.95)
+    assert report.verdict == paper_figs.REPRODUCED and not report.differs
+
+    monkeypatch.setattr(bench_figs, "_tracked", lambda paths: False)
+    [report] = run_figures([spec], Settings(tmp_path / "out2", quick=True, jobs=1))
+    assert report.status == "not available" and "uncommitted results exist" in report.notes[-1]
