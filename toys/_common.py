@@ -649,6 +649,19 @@ def epoch_colors(n: int) -> list:
     return [cmap(0.1 + 0.8 * i / max(1, n - 1)) for i in range(n)]
 
 
+def log_ticks(ax, values: Sequence[float], axis: str = "x") -> None:
+    """Log-scale ``axis`` with ticks at ``values`` labelled in plain numbers (no 3 x 10^0 labels)."""
+    import matplotlib.ticker as mticker
+
+    values = sorted({float(v) for v in values})
+    set_scale = ax.set_xscale if axis == "x" else ax.set_yscale
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    set_scale("log")
+    target.set_major_locator(mticker.FixedLocator(values))
+    target.set_major_formatter(mticker.FixedFormatter([f"{v:g}" for v in values]))
+    target.set_minor_locator(mticker.NullLocator())
+
+
 def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
     """Write ``fig`` as ``name.png`` and ``name.pdf`` atomically."""
     out = Path(out_dir)

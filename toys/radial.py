@@ -45,6 +45,7 @@ from ._common import (
     epoch_colors,
     figure_style,
     integrate,
+    log_ticks,
     make_table,
     progress_bar,
     progress_enabled,
@@ -94,7 +95,7 @@ class RadialConfig:
     n_train: int = 256
     n_test: int = 128
     n_train_eval: int = 128
-    n_exact: int = 64
+    n_exact: int = 32
     epochs: int = 500
     hidden: int = 256
     depth: int = 3
@@ -458,7 +459,7 @@ def plot(result: ToyResult) -> dict:
             ax.plot(s["sqrt_d"], s["mean_r0"], "x", color=wt_colors[wt], ms=5)
         sq = np.array(sorted(set(ends["sqrt_d"].tolist())))
         ax.plot(sq, sq, "k-.", lw=0.8, label="||x_1|| = sqrt(D) (Lemma 1)")
-        ax.set_xscale("log")
+        log_ticks(ax, [round(v, 1) for v in sq])
         ax.set_yscale("log")
         ax.set_xlabel("Gaussian radius sqrt(D)")
         ax.set_ylabel("mean endpoint radius ||x_1|| (x: start ||x_0||)")
@@ -476,7 +477,7 @@ def plot(result: ToyResult) -> dict:
                 label=WT_LABELS.get(wt, wt),
             )
         ax.axhline(1.0, color="0.5", lw=0.6)
-        ax.set_xscale("log")
+        log_ticks(ax, dims)
         ax.set_xlabel("dimension D")
         ax.set_ylabel("min over steps of mean ||x_t|| / mean ||x_0||")
         ax.set_title("Observation 2: initial contraction (< 1)")
@@ -508,7 +509,7 @@ def plot(result: ToyResult) -> dict:
                     label=f"{WT_LABELS.get(wt, wt)}, exact n-point, K = {steps}",
                 )
             ax.axhline(0.5, color="0.5", lw=0.6)
-            ax.set_xscale("log")
+            log_ticks(ax, dims)
             ax.set_ylim(0, 1.02)
             ax.set_xlabel("dimension D")
             ax.set_title(f"score: {'density proxy (eq. 2)' if score == 'density' else '||phi||'}")

@@ -35,6 +35,7 @@ from ._common import (
     derive_seed,
     epoch_colors,
     figure_style,
+    log_ticks,
     make_table,
     progress_bar,
     progress_enabled,
@@ -333,7 +334,7 @@ def plot(result: ToyResult) -> dict:
                     ms=3,
                     label=f"T = {t_min:g}, at t = {float(s['t_smallest'][0]):g}",
                 )
-            ax.set_xscale("log")
+            log_ticks(ax, dims)
             ax.set_yscale("log")
             ax.set_xlabel("dimension D")
             ax.set_title(COMPARISON_LABELS[comparison] + " (held-out x_0)")

@@ -38,6 +38,7 @@ from ._common import (
     derive_seed,
     figure_style,
     integrate,
+    log_ticks,
     make_table,
     progress_bar,
     progress_enabled,
@@ -381,7 +382,7 @@ def plot(result: ToyResult, solver: str = "euler20") -> dict:
                         label=f"{case}: {FIELD_LABELS[name]}",
                     )
             ax.axhline(0.5, color="0.5", lw=0.6)
-            ax.set_xscale("log")
+            log_ticks(ax, cfg["snapshots"])
             ax.set_ylim(0, 1.02)
             ax.set_xlabel(f"training epochs (full batch, n = {len(pts['x'])})")
             ax.set_title(SOLVER_LABELS.get(sv, sv))
