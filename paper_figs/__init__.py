@@ -48,7 +48,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "All points first drift inward to the origin; points nearer the source centre are trapped more strongly.",
         "paper_figs.toy_figs:build_ring",
         group="ring",
-        cost=120,
+        cost=165,
         library_command="python -m toys.ring{quick}",
     ),
     FigureSpec(
@@ -59,7 +59,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "the sqrt(D) sphere (Lemma 5), BN below it (Lemma 6).",
         "paper_figs.toy_figs:build_radial",
         group="radial",
-        cost=200,
+        cost=310,
         library_command="python -m toys.radial{quick}",
     ),
     FigureSpec(
@@ -69,7 +69,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "u(x, 0+) = E[X_1] - x is centripetal with strength |V(d)| = d, increasing in d (Proposition 1, eq. 13).",
         "paper_figs.toy_figs:build_mixture",
         group="mixture",
-        cost=80,
+        cost=95,
         library_command="python -m toys.mixture{quick}",
     ),
     FigureSpec(
@@ -79,7 +79,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "Anomalies outside the normals' support are separated; intersecting ones only partly, overlapping ones not.",
         "paper_figs.toy_figs:build_supports",
         group="supports",
-        cost=60,
+        cost=40,
         library_command="python -m toys.supports{quick}",
     ),
     FigureSpec(
@@ -90,7 +90,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "a network cannot fit u near t = 0.",
         "paper_figs.toy_figs:build_singularity",
         group="singularity",
-        cost=90,
+        cost=105,
         library_command="python -m toys.singularity{quick}",
     ),
     FigureSpec(
@@ -100,7 +100,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "LN puts every sample on the sqrt(D) sphere; BN only on average, individual samples fall below with sparsity.",
         "paper_figs.theory_figs:build_radius",
         group="theory",
-        cost=10,
+        cost=15,
         library_command="python -m theory.claims{quick} --only lemma5 lemma6 lemma6_per_sample",
     ),
     FigureSpec(
@@ -110,7 +110,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "u(x, 0) of WT-Flow is orthogonal or opposite to the OT direction (worst transport).",
         "paper_figs.theory_figs:build_prop2",
         group="theory",
-        cost=20,
+        cost=16,
         library_command="python -m theory.claims{quick} --only prop2",
     ),
     FigureSpec(
@@ -120,7 +120,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "sup ||d_t u|| = O(D^2/T^4) with the constant of eq. 28; sup ||grad_x u|| <= max{1/T, (1-T)D/T^3}.",
         "paper_figs.theory_figs:build_bounds",
         group="theory",
-        cost=40,
+        cost=210,
         library_command="python -m theory.claims{quick} --only lemma3 eq28 lemma4",
     ),
     FigureSpec(
@@ -130,7 +130,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "The paper's formal statements, each checked by computation (registry in theory/claims).",
         "paper_figs.theory_figs:build_claims",
         group="theory",
-        cost=120,
+        cost=56,
         library_command="python -m theory.claims{quick}",
     ),
     FigureSpec(
@@ -140,7 +140,7 @@ REGISTRY: tuple[FigureSpec, ...] = (
         "WT-Flow (LN/BN) separates anomalies better than rFM and competes with classic detectors.",
         "paper_figs.bench_figs:build_vectors",
         group="bench",
-        cost=5,
+        cost=1,
         library_command="python -m benchmarks.vectors{quick}",
     ),
 )

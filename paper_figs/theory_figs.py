@@ -8,6 +8,7 @@ run of each check); the only computation here is the LayerNorm demonstration of 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import torch
@@ -38,6 +39,11 @@ VERDICT_COLORS = {
 
 def _size(ctx: Context) -> str:
     return "quick" if ctx.quick else "full"
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of a correction ('eq. 28', 'Prop. 1' do not end one)."""
+    return re.split(r"(?<=\.)\s+(?=[A-Z])", text.strip(), maxsplit=1)[0]
 
 
 def _claim_verdict_to_figure(verdict: str) -> str:
@@ -340,7 +346,10 @@ def build_prop2(ctx: Context) -> None:
     for row in rows:
         cls = row.get("closed_form_class") or "no closed form"
         classes.setdefault(cls, []).append(_row_label(row))
-        med = ", ".join(f"n={n}: {v:.0f}" for n, v in sorted(row.get("finite_median_by_n", {}).items()))
+        med = (
+            ", ".join(f"n={n}: {v:.0f}" for n, v in sorted(row.get("finite_median_by_n", {}).items()) if np.isfinite(v))
+            or "none (no angle defined)"
+        )
         ctx.number(
             f"{_row_label(row)}: |u(x,0+)|/||x|| = {float(row['u0_over_x_median']):.2g}; closed form "
             f"{row.get('closed_form_class') or 'n/a'}; ot.emd median angle {med} deg"
@@ -554,8 +563,8 @@ def build_claims(ctx: Context) -> None:
     for claim in REGISTRY:
         r = results.get(claim.claim_id)
         if r is not None and r.verdict != "holds":
-            first = r.correction.split(". ")[0] if r.correction else (r.why_not_checkable or "")
-            ctx.differs(f"{claim.label} ({claim.where}): {r.verdict_text}" + (f" - {first}." if first else ""))
+            first = _first_sentence(r.correction) if r.correction else ""
+            ctx.differs(f"{claim.label} ({claim.where}): {r.verdict_text}" + (f" - {first}" if first else ""))
     if skipped:
         ctx.note("Skipped (missing optional packages): " + ", ".join(f"{k}: {v}" for k, v in skipped.items()))
     ctx.verdict(REPRODUCED_WITH_DIFFERENCES if ctx.report.differs else REPRODUCED)
