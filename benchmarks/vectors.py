@@ -730,8 +730,9 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - start
     summary, per_category = summarize(rows)
     meta = {
-        "command": "python -m benchmarks.vectors "
-        + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
+        "command": " ".join(
+            ["python", "-m", "benchmarks.vectors", *(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))]
+        ),
         "data": data_where,
         "data_name": data_name,
         "categories": [d.name for d in datasets],
