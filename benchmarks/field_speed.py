@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wtflow.checkpoint import write_text_atomic
+
 RESULTS = Path(__file__).resolve().parent / "results" / "field_speed.txt"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,14 +101,6 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -200,7 +194,7 @@ def main() -> None:
     if not args.no_save:
         output = Path(args.output)
         previous = output.read_text() + "\n" if args.append and output.exists() else ""
-        write_atomic(output, previous + "\n".join(lines) + "\n")
+        write_text_atomic(output, previous + "\n".join(lines) + "\n")
         print(f"saved {output}")
 
 

@@ -23,7 +23,7 @@ import sys
 import torch
 
 from wtflow import FlowModel, TrainConfig, count_parameters
-from wtflow.checkpoint import write_atomic
+from wtflow.checkpoint import write_text_atomic
 
 PAPER = {  # Table IX: params, flow latency K=20, K=1, train/test VRAM
     512: ("0.34B", "170.3 ms", "6.4 ms", "7.9/2.9 GB"),
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
-        write_atomic(args.out, lambda tmp: open(tmp, "w").write(report))
+        write_text_atomic(args.out, report)
     return 0
 
 

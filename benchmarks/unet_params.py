@@ -13,13 +13,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from wtflow.checkpoint import write_text_atomic
 from wtflow.networks import MiniUNet, count_parameters
 
 IN_CHANNELS = 1024  # WideResNet-50 layer-3 features, (1024, 16, 16) (Suppl. XI-E)
@@ -97,10 +96,7 @@ def main() -> None:
     body = "\n".join(lines)
     print(body)
     if args.write:
-        RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=RESULTS_PATH.parent, delete=False, suffix=".tmp") as handle:
-            handle.write(f"{HEADER}\nOutput of `{COMMAND}`:\n\n{body}\n")
-        os.replace(handle.name, RESULTS_PATH)
+        write_text_atomic(RESULTS_PATH, f"{HEADER}\nOutput of `{COMMAND}`:\n\n{body}\n")
         print(f"wrote {RESULTS_PATH}")
 
 

@@ -53,3 +53,18 @@ def test_wrong_kind_and_missing_file(tmp_path):
     torch.save({"hello": 1}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a wtflow checkpoint"):
         load_checkpoint(tmp_path / "other.pt", "unit")
+
+
+def test_atomic_writes_follow_the_umask(tmp_path):
+    import os
+
+    from wtflow.checkpoint import write_text_atomic
+
+    umask = os.umask(0o022)
+    try:
+        path = write_text_atomic(tmp_path / "out" / "report.md", "hello\n")
+    finally:
+        os.umask(umask)
+    assert path.read_text() == "hello\n"
+    assert (path.stat().st_mode & 0o777) == 0o644
+    assert not list(path.parent.glob("*.tmp"))

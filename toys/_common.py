@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from wtflow import FlowModel, TrainConfig, euler, solve_adaptive, train
-from wtflow.checkpoint import CheckpointError, write_atomic
+from wtflow.checkpoint import CheckpointError, write_atomic, write_text_atomic
 
 __all__ = [
     "CACHE_ENV",
@@ -540,22 +540,9 @@ def table_to_csv(table: Table) -> str:
     return buf.getvalue()
 
 
-def _readable(path: Path) -> Path:
-    """``write_atomic`` creates files readable by the owner only (mkstemp); outputs follow the umask instead."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-    return path
-
-
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temp file + os.replace)."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-
-    return _readable(write_atomic(path, write))
+    return write_text_atomic(path, text)
 
 
 def write_csv(table: Table, path: str | os.PathLike) -> Path:
@@ -667,7 +654,7 @@ def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
     out = Path(out_dir)
     paths = []
     for ext in ("png", "pdf"):
-        paths.append(_readable(write_atomic(out / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext))))
+        paths.append(write_atomic(out / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext)))
     return paths
 
 

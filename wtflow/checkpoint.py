@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint", "write_atomic"]
+__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint", "write_atomic", "write_text_atomic"]
 
 FORMAT = "wtflow"
 VERSION = 1
@@ -32,18 +32,34 @@ class CheckpointError(ValueError):
 
 
 def write_atomic(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` and move the result to ``path`` atomically; returns ``path``."""
+    """Call ``write(tmp_path)`` and move the result to ``path`` atomically; returns ``path``.
+
+    The file gets the usual permissions (0o666 minus the umask), not mkstemp's owner-only 0o600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    return write_atomic(path, write)
 
 
 def _digest(obj: Any, h: hashlib._Hash) -> None:

@@ -6,11 +6,10 @@ what must agree between a quick and a full run (ids, verdicts, corrections), for
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
+
+from wtflow.checkpoint import write_text_atomic
 
 from ._base import Claim, ClaimResult
 
@@ -124,18 +123,3 @@ def parse_errata_md(text: str) -> dict[str, tuple[str, str]]:
                 body.append(follow)
             out[match["id"]] = (match["verdict"], "\n".join(body).strip())
     return out
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
