@@ -634,10 +634,13 @@ def _git_state() -> str:
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout.split("\n")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return commit + (" (uncommitted changes in wtflow/ or the benchmark code)" if dirty else " (clean)")
+    changed = [line[3:] for line in dirty if line.strip()]
+    if changed:
+        return f"{commit} with uncommitted changes in {', '.join(changed)}"
+    return f"{commit} (wtflow/ and the benchmark code as committed)"
 
 
 def write_results(out: Path, rows, summary, per_category, meta, extras) -> list[Path]:

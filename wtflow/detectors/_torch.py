@@ -20,10 +20,11 @@ SCORE_CHUNK = 8192
 
 
 def balanced_batch_size(n: int, batch_size: int) -> int:
-    """Batch size actually used for ``n`` samples: floor(n / batch_size) equal-sized batches.
+    """Batch size passed to ``wtflow.train`` for ``n`` samples: floor(n / batch_size) near-equal batches.
 
-    Each batch holds at least ``min(batch_size, n)`` samples, so no epoch ends on a tiny batch
-    (a last batch of one sample would make the BatchNorm WT map fail and gives noisy steps).
+    ``wtflow.train`` splits an epoch into ceil(n / B) balanced batches of at most B; with
+    B = ceil(n / floor(n / batch_size)) every batch holds at least ``min(batch_size, n)`` samples
+    (the vector budget asks for batches >= 64), instead of at most ``batch_size``.
     """
     n_batches = max(1, n // batch_size)
     return math.ceil(n / n_batches)

@@ -65,7 +65,8 @@ class TCCM(TorchFlowDetector):
 
     Args:
         epochs: passes over the training data (100).
-        batch_size: samples per step (64; the last batch of an epoch may be smaller).
+        batch_size: samples per step (64): ``wtflow.train`` splits an epoch into ceil(n / 64) balanced
+            batches of at most 64, so the number of steps is that of the published loop.
         lr: Adam learning rate (1e-3).
         hidden, depth, time_dim: the ReLU MLP (256-256) and the sinusoidal time embedding (128).
         preprocessing: ``"standardize"`` (published) or ``"raw"``.
