@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 import wtflow
-from wtflow.checkpoint import write_atomic
+from wtflow.checkpoint import write_atomic, write_text_atomic
 
 from .data import DEFAULT_DATA_NAME, DataError, Dataset, digits_datasets, load_folder, one_class_split, resolve_data
 
@@ -573,13 +573,6 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _write_text(path: Path, text: str) -> None:
-    def write(tmp):
-        Path(tmp).write_text(text, encoding="utf-8")
-
-    write_atomic(path, write)
-
-
 def write_heatmap(path: Path, summary: list[dict[str, Any]], per_category: dict[str, dict[str, float]], cats) -> bool:
     """Per-category AUROC heatmap (methods x categories); returns False when matplotlib is missing."""
     try:
@@ -663,7 +656,7 @@ def write_results(out: Path, rows, summary, per_category, meta, extras) -> list[
         ("summary.md", markdown_report(rows, summary, per_category, meta, extras)),
         ("run.json", json.dumps({**meta, "extras": extras, "summary": summary}, indent=2, sort_keys=True) + "\n"),
     ):
-        _write_text(out / name, text)
+        write_text_atomic(out / name, text)
         written.append(out / name)
     if write_heatmap(out / "heatmap.png", summary, per_category, meta["categories"]):
         written.append(out / "heatmap.png")
@@ -727,6 +720,7 @@ def main(argv: list[str] | None = None) -> int:
         f"data {data_where}; out {out}",
         flush=True,
     )
+    git = _git_state()  # before the run: the code that produced the numbers
     start = time.perf_counter()
     with _limit_threads(args.threads):
         rows, extras = run_benchmark(datasets, specs, seeds, progress=not args.no_progress)
@@ -745,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "wall_s": wall,
         "versions": _versions(),
-        "git": _git_state(),
+        "git": git,
         "machine": f"{platform.platform()}, {os.cpu_count()} CPU(s)",
     }
     written = write_results(out, rows, summary, per_category, meta, extras)
