@@ -9,11 +9,10 @@ import numpy as np
 import torch
 
 from ..model import FlowModel
-from ..paths import sample_time
 from ..trainer import TrainConfig, resolve_device, train
 from .base import BaseDetector, check_float, check_int, seeded
 
-__all__ = ["TorchFlowDetector", "VectorFlowModel", "balanced_batch_size"]
+__all__ = ["TorchFlowDetector", "balanced_batch_size"]
 
 # Largest chunk pushed through the network at scoring time (bounds memory, not results).
 SCORE_CHUNK = 8192
@@ -28,26 +27,6 @@ def balanced_batch_size(n: int, batch_size: int) -> int:
     """
     n_batches = max(1, n // batch_size)
     return math.ceil(n / n_batches)
-
-
-class VectorFlowModel(FlowModel):
-    """``FlowModel`` whose training loss skips the per-batch input checks (same draws, same arithmetic).
-
-    ``FlowModel.loss`` re-checks every batch for NaN / inf three times (``map_data`` and ``linear_path`` on
-    x_0 and x_1), about 17 % of a (64, 512) step on one CPU thread; ``wtflow.train`` has already checked
-    the whole training set and x_1 comes from the target sampler. The loss is bit-identical to
-    ``FlowModel.loss`` (eq. 4: x_t = (1 - t) x_0 + t x_1, target x_1 - x_0). Local workaround, see the
-    engine request "per-batch finiteness checks" (a fix in ``wtflow.model`` would make it unnecessary).
-    """
-
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x_0 = self.wt_map(x)
-        n = x.shape[0]
-        x_1 = self.target.sample(n, generator=generator, dtype=torch.float32).to(x_0.device, x_0.dtype)
-        t = sample_time(n, generator=generator, t_min=self.t_min, dtype=torch.float32).to(x_0.device, x_0.dtype)
-        tt = t.reshape(-1, *([1] * (x_0.ndim - 1)))
-        x_t = (1 - tt) * x_0 + tt * x_1
-        return (self.velocity(x_t, t) - (x_1 - x_0)).pow(2).mean()
 
 
 class TorchFlowDetector(BaseDetector):

@@ -21,7 +21,7 @@ from .._validation import check_choice
 from ..distributions import TARGETS
 from ..model import FlowModel
 from ..scores import SCORES, score_endpoints
-from ._torch import SCORE_CHUNK, TorchFlowDetector, VectorFlowModel
+from ._torch import SCORE_CHUNK, TorchFlowDetector
 from .base import check_array, check_float, check_int
 
 __all__ = ["RFM", "WTFlow"]
@@ -47,7 +47,7 @@ class _RFMBase(TorchFlowDetector):
         check_float("weight_decay", self.weight_decay, 0.0)
 
     def _build_model(self, d: int) -> FlowModel:
-        return VectorFlowModel(
+        return FlowModel(
             d,
             net="mlp",
             net_kwargs={"hidden": self.hidden, "depth": self.depth, "time_dim": self.time_dim},

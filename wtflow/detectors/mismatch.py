@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from .._validation import check_choice
-from ..model import FlowModel
+from ..model import FlowModel, flow_matching_loss
 from ..paths import sample_time
 from ._torch import SCORE_CHUNK, TorchFlowDetector
 from .base import check_float, check_int
@@ -61,10 +61,7 @@ class _ForwardFlowModel(FlowModel):
         n = x.shape[0]
         eps = self.target.sample(n, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
         t = sample_time(n, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
-        # fm_path(eps, x, t) without its per-batch NaN checks (see VectorFlowModel): same arithmetic.
-        tt = t.reshape(-1, 1)
-        x_t = (1 - tt) * eps + tt * x
-        return (self.velocity(x_t, t) - (x - eps)).pow(2).mean()
+        return flow_matching_loss(self.velocity, eps, x, t, check=False)  # forward path: noise -> data
 
 
 class FlowMismatch(TorchFlowDetector):
