@@ -540,6 +540,24 @@ def table_to_csv(table: Table) -> str:
     return buf.getvalue()
 
 
+def full_batch_train(cfg, epochs: int) -> dict:
+    """``TrainConfig`` fields of a toy run: one full-batch step per epoch over ``cfg.n_train`` points.
+
+    ``cfg`` is a toy config with ``n_train``, ``lr``, ``weight_decay``, ``lr_step_fraction`` and ``lr_gamma``;
+    the dict is part of each cached model's key, so every toy must build it here.
+    """
+    return {
+        "epochs": epochs,
+        "batch_size": cfg.n_train,
+        "lr": cfg.lr,
+        "weight_decay": cfg.weight_decay,
+        "lr_step_fraction": cfg.lr_step_fraction,
+        "lr_gamma": cfg.lr_gamma,
+        "seed": 0,
+        "amp": False,
+    }
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temp file + os.replace)."""
     return write_text_atomic(path, text)

@@ -34,6 +34,7 @@ from ._common import (
     config_dict,
     derive_seed,
     figure_style,
+    full_batch_train,
     make_table,
     planar_runs,
     progress_enabled,
@@ -122,17 +123,7 @@ def _configs(cfg: MixtureConfig) -> tuple[dict, dict]:
         "target": "sphere",
         "t_min": 0.0,
     }
-    train = {
-        "epochs": cfg.epochs,
-        "batch_size": cfg.n_train,
-        "lr": cfg.lr,
-        "weight_decay": cfg.weight_decay,
-        "lr_step_fraction": cfg.lr_step_fraction,
-        "lr_gamma": cfg.lr_gamma,
-        "seed": 0,
-        "amp": False,
-    }
-    return model, train
+    return model, full_batch_train(cfg, epochs=cfg.epochs)
 
 
 def _cpf_rows(d: float, name: str, t: float, where: str, x: torch.Tensor, u: torch.Tensor):

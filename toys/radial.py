@@ -44,6 +44,7 @@ from ._common import (
     derive_seed,
     epoch_colors,
     figure_style,
+    full_batch_train,
     integrate,
     log_ticks,
     make_table,
@@ -157,17 +158,7 @@ def _configs(cfg: RadialConfig, dim: int, wt: str) -> tuple[dict, dict]:
         "target": "gaussian",
         "t_min": 0.0,
     }
-    train = {
-        "epochs": cfg.epochs,
-        "batch_size": cfg.n_train,
-        "lr": cfg.lr,
-        "weight_decay": cfg.weight_decay,
-        "lr_step_fraction": cfg.lr_step_fraction,
-        "lr_gamma": cfg.lr_gamma,
-        "seed": 0,
-        "amp": False,
-    }
-    return model, train
+    return model, full_batch_train(cfg, epochs=cfg.epochs)
 
 
 def simulate(

@@ -43,6 +43,7 @@ from ._common import (
     derive_seed,
     epoch_colors,
     figure_style,
+    full_batch_train,
     make_table,
     planar_runs,
     progress_enabled,
@@ -134,17 +135,7 @@ def _model_and_train_config(cfg: RingConfig) -> tuple[dict, dict]:
         "target": "sphere",
         "t_min": 0.0,
     }
-    train = {
-        "epochs": cfg.snapshots[-1],
-        "batch_size": cfg.n_train,
-        "lr": cfg.lr,
-        "weight_decay": cfg.weight_decay,
-        "lr_step_fraction": cfg.lr_step_fraction,
-        "lr_gamma": cfg.lr_gamma,
-        "seed": 0,
-        "amp": False,
-    }
-    return model, train
+    return model, full_batch_train(cfg, epochs=cfg.snapshots[-1])
 
 
 def simulate(

@@ -35,6 +35,7 @@ from ._common import (
     derive_seed,
     epoch_colors,
     figure_style,
+    full_batch_train,
     log_ticks,
     make_table,
     progress_bar,
@@ -130,17 +131,7 @@ def _configs(cfg: SingularityConfig, dim: int, t_min: float) -> tuple[dict, dict
         "target": "gaussian",
         "t_min": float(t_min),
     }
-    train = {
-        "epochs": cfg.epochs,
-        "batch_size": cfg.n_train,
-        "lr": cfg.lr,
-        "weight_decay": cfg.weight_decay,
-        "lr_step_fraction": cfg.lr_step_fraction,
-        "lr_gamma": cfg.lr_gamma,
-        "seed": 0,
-        "amp": False,
-    }
-    return model, train
+    return model, full_batch_train(cfg, epochs=cfg.epochs)
 
 
 def simulate(

@@ -37,6 +37,7 @@ from ._common import (
     config_dict,
     derive_seed,
     figure_style,
+    full_batch_train,
     integrate,
     log_ticks,
     make_table,
@@ -127,17 +128,7 @@ def _configs(cfg: SupportsConfig) -> tuple[dict, dict]:
         "target": "gaussian",
         "t_min": 0.0,
     }
-    train = {
-        "epochs": cfg.snapshots[-1],
-        "batch_size": cfg.n_train,
-        "lr": cfg.lr,
-        "weight_decay": cfg.weight_decay,
-        "lr_step_fraction": cfg.lr_step_fraction,
-        "lr_gamma": cfg.lr_gamma,
-        "seed": 0,
-        "amp": False,
-    }
-    return model, train
+    return model, full_batch_train(cfg, epochs=cfg.snapshots[-1])
 
 
 class _WTField:
