@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ._validation import as_event_shape, check_choice, check_finite
+from ._validation import as_event_shape, check_choice
 
 __all__ = ["WT_MAPS", "BatchNormWT", "IdentityWT", "LayerNormWT", "make_wt_map"]
 
@@ -135,8 +135,3 @@ def make_wt_map(name: str, event_shape: int | Sequence[int], eps: float = 1e-5, 
     if name == "layernorm":
         return LayerNormWT(eps=eps)
     return BatchNormWT(shape[0], eps=eps, **kwargs)
-
-
-def apply_wt(wt_map: nn.Module, x: Tensor) -> Tensor:
-    """Apply ``wt_map`` to a finite batch ``x`` of shape (N, *event_shape)."""
-    return wt_map(check_finite("x", x))
