@@ -146,7 +146,7 @@ def test_contamination_out_of_range_is_refused(bad):
     [
         ({"wt": "none"}, "unknown wt 'none'"),
         ({"score": "l2"}, "unknown score 'l2'"),
-        ({"preprocessing": "whiten"}, "unknown preprocessing 'whiten'"),
+        ({"preprocessing": "pca"}, "unknown preprocessing 'pca'"),
         ({"ode_steps": 0}, "ode_steps must be an integer >= 1, got 0"),
         ({"train_steps": 2.5}, "train_steps must be an integer >= 1, got 2.5"),
         ({"lr": -1.0}, r"lr must lie in \(0.0"),

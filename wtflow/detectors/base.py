@@ -27,12 +27,11 @@ import torch
 
 from .._validation import check_choice
 from ..checkpoint import CheckpointError, dumps_config, load_checkpoint, save_checkpoint
+from .preprocessing import PREPROCESSING, Preprocessor, fit_preprocessor
 
 __all__ = ["PREPROCESSING", "BaseDetector", "NotFittedError", "load_detector"]
 
 DETECTOR_KIND = "detector"
-
-PREPROCESSING = ("raw", "standardize")
 
 _REGISTRY: dict[str, type[BaseDetector]] = {}
 
@@ -119,8 +118,10 @@ class BaseDetector:
     Args (shared by all subclasses):
         contamination: expected fraction of anomalies in the training data, in (0, 0.5]; only
             ``threshold_``, ``labels_`` and ``predict`` use it.
-        preprocessing: ``"raw"`` or ``"standardize"`` (per-feature mean and standard deviation of the
-            training data; a feature constant in training keeps scale 1, as in scikit-learn's StandardScaler).
+        preprocessing: ``"raw"``, ``"standardize"`` (per-feature mean and standard deviation of the
+            training data; a feature constant in training keeps scale 1, as in scikit-learn's StandardScaler)
+            or ``"whiten"`` (ZCA whitening with the Ledoit-Wolf shrunk training covariance; see
+            ``wtflow.detectors.preprocessing``).
     """
 
     _estimator_type = "outlier_detector"
@@ -182,17 +183,13 @@ class BaseDetector:
 
     # ------------------------------------------------------------------ preprocessing
     def _fit_preprocessing(self, X: np.ndarray) -> None:
-        d = X.shape[1]
-        if self.preprocessing == "standardize":
-            std = X.std(axis=0)
-            self.mean_ = X.mean(axis=0)
-            self.scale_ = np.where(std > 0, std, 1.0)
-        else:
-            self.mean_, self.scale_ = np.zeros(d), np.ones(d)
+        prep = fit_preprocessor(X, self.preprocessing)
+        self.mean_, self.scale_, self.whitener_ = prep.mean, prep.scale, prep.whitener
 
     def _preprocess(self, X: np.ndarray) -> torch.Tensor:
         """(n, d) float64 -> (n, d) float32 tensor on the CPU, with the training statistics."""
-        return torch.from_numpy(((X - self.mean_) / self.scale_).astype(np.float32))
+        prep = Preprocessor(self.mean_, self.scale_, getattr(self, "whitener_", None))
+        return torch.from_numpy(prep(X).astype(np.float32))
 
     # ------------------------------------------------------------------ PyOD API
     def fit(self, X: Any, y: Any = None) -> BaseDetector:
@@ -269,6 +266,8 @@ class BaseDetector:
             "scale": torch.from_numpy(np.asarray(self.scale_, dtype=np.float64)),
             "decision_scores": torch.from_numpy(np.asarray(self.decision_scores_, dtype=np.float64)),
         }
+        if getattr(self, "whitener_", None) is not None:
+            tensors["whitener"] = torch.from_numpy(np.asarray(self.whitener_, dtype=np.float64))
         payload = {
             "class": type(self).__name__,
             "params": dumps_config(self.get_params()),
@@ -293,6 +292,8 @@ class BaseDetector:
             detector.n_features_in_ = int(payload["n_features_in"])
             detector.mean_ = payload["tensors"]["mean"].numpy()
             detector.scale_ = payload["tensors"]["scale"].numpy()
+            whitener = payload["tensors"].get("whitener")
+            detector.whitener_ = None if whitener is None else whitener.numpy()
             detector._restore_model(payload["model"])
             detector.decision_scores_ = payload["tensors"]["decision_scores"].numpy()
         except (KeyError, TypeError, ValueError, RuntimeError) as err:

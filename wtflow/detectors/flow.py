@@ -80,7 +80,12 @@ _COMMON_DOC = """
         batch_size: samples per step (floor(n / batch_size) equal batches per epoch, see ``balanced_batch_size``).
         lr, weight_decay: AdamW parameters.
         t_min: truncation T of Theorem 2 (training t ~ U(T, 1), inference from T).
-        preprocessing: ``"raw"`` or ``"standardize"`` (training mean / std per feature) before the WT map.
+        preprocessing: ``"raw"``, ``"standardize"`` (training mean / std per feature) or ``"whiten"``
+            (ZCA with the Ledoit-Wolf shrunk training covariance) before the WT map. ``RFM(preprocessing=
+            "whiten")`` is the "RFM-W" configuration of the vector benchmark (chosen on the texture proxy,
+            benchmarks/tuning/README.md, stage 7). With whitening the training vectors score lower than
+            unseen normals (the covariance is fitted on them), so ``threshold_`` from ``contamination``
+            flags more unseen normals than ``contamination`` says; rankings (AUROC) are unaffected.
 
     Defaults for vectors (a few hundred samples of a few hundred dimensions) were chosen without MVTec
     labels, on the digits one-class protocol and on held-out training normals (benchmarks/tuning/README.md):

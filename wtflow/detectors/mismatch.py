@@ -74,7 +74,7 @@ class FlowMismatch(TorchFlowDetector):
         time_weighting: ``"denoise"`` ((1 - t)^2 m) or ``"none"`` (see the module docstring).
         hidden, depth, time_dim: the velocity MLP (``wtflow.VelocityMLP``).
         train_steps, batch_size, lr, weight_decay: training budget and AdamW (constant lr).
-        preprocessing: ``"raw"`` or ``"standardize"``.
+        preprocessing: ``"raw"``, ``"standardize"`` or ``"whiten"`` (see ``wtflow.RFM``).
         seed: seeds initialisation, training noise and the probes.
         contamination: expected anomaly fraction in (0, 0.5].
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.

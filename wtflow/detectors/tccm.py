@@ -69,7 +69,7 @@ class TCCM(TorchFlowDetector):
             batches of at most 64, so the number of steps is that of the published loop.
         lr: Adam learning rate (1e-3).
         hidden, depth, time_dim: the ReLU MLP (256-256) and the sinusoidal time embedding (128).
-        preprocessing: ``"standardize"`` (published) or ``"raw"``.
+        preprocessing: ``"standardize"`` (published), ``"raw"`` or ``"whiten"`` (see ``wtflow.RFM``).
         seed: seeds initialisation, shuffling and t.
         contamination: expected anomaly fraction in (0, 0.5].
         device: ``"cpu"`` (as published), ``"cuda"`` or ``"auto"``.
