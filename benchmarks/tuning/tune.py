@@ -2,9 +2,13 @@
 
     python -m benchmarks.tuning.tune digits WTFlow '{"wt": "layernorm", "train_steps": 600}'
     python -m benchmarks.tuning.tune holdout WTFlow '{"wt": "layernorm"}'
+    python -m benchmarks.tuning.tune textures WTFlow '{"wt": "layernorm", "preprocessing": "whiten"}'
 
 ``digits``: the one-class digits protocol of ``benchmarks.vectors --data digits`` (10 digits x seeds);
 prints the mean AUROC (category mean per seed, then mean over seeds).
+
+``textures``: the same protocol on the texture proxy of ``benchmarks.textures`` (pooled efficientnet-lite0
+features of scikit-image texture crops, synthetic defects; built into the cache on first use).
 
 ``holdout``: on the MVTec embeddings, only the *training* normals of each one-class split are used
 (no anomaly, no test normal): 80 % fit the detector, 20 % are held out. Printed: the mean AUROC of
@@ -41,11 +45,12 @@ def make_detector(kind: str, params: dict, seed: int, d: int):
     return _Standardized(det) if prep == "std" else det
 
 
-def digits(kind: str, params: dict, seeds=(0, 1, 2), categories=None) -> dict:
+def digits(kind: str, params: dict, seeds=(0, 1, 2), categories=None, datasets=None) -> dict:
+    datasets = digits_datasets(categories) if datasets is None else datasets
     per_seed, per_cat = [], {}
     for seed in seeds:
         aucs = []
-        for ds in digits_datasets(categories):
+        for ds in datasets:
             split = one_class_split(ds, seed)
             det = make_detector(kind, params, seed, split.X_train.shape[1]).fit(split.X_train)
             auc = roc_auc_score(split.y_test, det.decision_function(split.X_test))
@@ -57,6 +62,13 @@ def digits(kind: str, params: dict, seeds=(0, 1, 2), categories=None) -> dict:
         "auroc_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0,
         "per_category": {k: round(float(np.mean(v)), 4) for k, v in per_cat.items()},
     }
+
+
+def textures(kind: str, params: dict, seeds=(0, 1, 2), categories=None, folder=None) -> dict:
+    """Mean AUROC on the texture proxy (``benchmarks.textures``), same protocol as ``digits``."""
+    from benchmarks.textures import ensure_texture_dataset
+
+    return digits(kind, params, seeds, categories, datasets=load_folder(ensure_texture_dataset(folder), categories))
 
 
 def holdout(kind: str, params: dict, seeds=(0,), categories=None, fit_fraction=0.8) -> dict:
@@ -84,7 +96,10 @@ def main(argv=None) -> int:
     extra = json.loads(argv[3]) if len(argv) > 3 else {}
     torch.set_num_threads(1)
     start = time.perf_counter()
-    result = (digits if mode == "digits" else holdout)(kind, params, **extra)
+    modes = {"digits": digits, "textures": textures, "holdout": holdout}
+    if mode not in modes:
+        raise SystemExit(f"unknown mode {mode!r}; choose from {', '.join(modes)}")
+    result = modes[mode](kind, params, **extra)
     result["wall_s"] = round(time.perf_counter() - start, 1)
     record = {"mode": mode, "detector": kind, "params": params, "extra": extra, **result}
     record["command"] = "python -m benchmarks.tuning.tune " + " ".join(f"'{a}'" if " " in a else a for a in argv)

