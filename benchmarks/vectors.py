@@ -56,10 +56,14 @@ FLOW_METHODS = (
     "WTFlow-BN-K20",
     "RFM",
     "RFM-K20",
+    "RFM-W",
+    "RFM-W-K20",
     "TCCM",
     "FlowMismatch",
 )
-METHODS = FLOW_METHODS + PYOD_METHODS
+# The whitening of RFM-W alone (its squared norm is the Ledoit-Wolf Mahalanobis distance): what the flow adds.
+REFERENCE_METHODS = ("Mahalanobis",)
+METHODS = FLOW_METHODS + REFERENCE_METHODS + PYOD_METHODS
 SPEED_VECTORS = 10_000
 
 # --quick budgets: enough to exercise every code path, not to reach the reported quality.
@@ -74,7 +78,7 @@ class MethodSpec:
 
     Attributes:
         name: row label, e.g. ``"WTFlow-LN"`` or ``"KNN (std)"``.
-        family: ``"flow"`` or ``"pyod"``.
+        family: ``"flow"``, ``"reference"`` (the flows' preprocessing alone) or ``"pyod"``.
         make: ``make(seed, d) -> detector`` with PyOD's ``fit`` / ``decision_function``.
         base: the method name the user selects (``"KNN"`` for both ``"KNN (raw)"`` and ``"KNN (std)"``).
         standardize: standardise inputs with training statistics before the detector (PyOD baselines).
@@ -90,6 +94,23 @@ class MethodSpec:
     standardize: bool = False
     shares_fit: str | None = None
     rescore: dict[str, Any] = field(default_factory=dict)
+
+
+class _Mahalanobis:
+    """Squared Mahalanobis distance under the Ledoit-Wolf shrunk Gaussian of the training data.
+
+    It is the squared norm of the ``"whiten"`` preprocessing of the flow detectors, so the row shows how
+    much of RFM-W's result the whitening alone gives.
+    """
+
+    preprocessing = "whiten"
+
+    def fit(self, X):
+        self.transform_ = wtflow.detectors.preprocessing.fit_preprocessor(X, "whiten")
+        return self
+
+    def decision_function(self, X):
+        return (self.transform_(X) ** 2).sum(axis=1)
 
 
 class _Standardized:
@@ -179,6 +200,8 @@ def _flow_factory(name: str, quick: bool) -> Callable[[int, int], Any]:
             return wtflow.WTFlow(wt="batchnorm", seed=seed, **steps)
         if name == "RFM":
             return wtflow.RFM(seed=seed, **steps)
+        if name == "RFM-W":
+            return wtflow.RFM(preprocessing="whiten", seed=seed, **steps)
         if name == "TCCM":
             return wtflow.TCCM(seed=seed, **({"epochs": QUICK_TCCM_EPOCHS} if quick else {}))
         if name == "FlowMismatch":
@@ -198,7 +221,9 @@ def build_methods(names: list[str] | None = None, quick: bool = False) -> list[M
     for name in METHODS:
         if name not in names:
             continue
-        if name in PYOD_METHODS:
+        if name in REFERENCE_METHODS:
+            specs.append(MethodSpec(name, "reference", lambda seed, d: _Mahalanobis(), base=name))
+        elif name in PYOD_METHODS:
             make = _pyod_factory(name, quick)
             specs.append(MethodSpec(f"{name} (raw)", "pyod", make, base=name))
             specs.append(MethodSpec(f"{name} (std)", "pyod", make, base=name, standardize=True))
@@ -219,6 +244,8 @@ def describe_preprocessing(spec: MethodSpec, detector: Any) -> str:
     if spec.family == "pyod":
         return "standardize" if spec.standardize else "raw"
     label = getattr(detector, "preprocessing", "raw")
+    if label == "whiten":
+        label = "whiten (Ledoit-Wolf)"
     wt = getattr(detector, "wt", None)
     if wt == "layernorm":
         label += " + LayerNorm WT"
@@ -477,6 +504,12 @@ def claims(summary: list[dict[str, Any]], extras: dict[str, Any]) -> list[str]:
                 f"- one-step vs 20-step (Table VII, image-level here), {base}: "
                 f"K=1 {one:.4f}, K=20 {many:.4f} -> {verdict}."
             )
+    if "RFM-W" in by and "Mahalanobis" in by:
+        gain = auc("RFM-W") - auc("Mahalanobis")
+        out.append(
+            f"- what the flow adds to its whitening: RFM-W {auc('RFM-W'):.4f} vs Mahalanobis (Ledoit-Wolf) "
+            f"{auc('Mahalanobis'):.4f}, difference {gain:+.4f}."
+        )
     flows = [e for e in summary if e["family"] == "flow" and e["method"] != "TCCM"]
     baselines = [e for e in summary if e.get("baseline")]
     if flows:
@@ -491,12 +524,13 @@ def claims(summary: list[dict[str, Any]], extras: dict[str, Any]) -> list[str]:
             verdict = "above" if best_flow["auroc_mean"] > auc("TCCM") else "not above"
             line += f"; {verdict} TCCM {auc('TCCM'):.3f}"
         out.append(line + ").")
-    if "WTFlow-LN" in by and "TCCM" in by:
-        ratio = by["WTFlow-LN"]["fit_s_total"] / max(by["TCCM"]["fit_s_total"], 1e-12)
-        out.append(
-            f"- fit time: WTFlow-LN {by['WTFlow-LN']['fit_s_total']:.1f} s vs TCCM {by['TCCM']['fit_s_total']:.1f} s "
-            f"in total over the run, ratio {ratio:.2f} (target <= 2)."
-        )
+    for method in ("WTFlow-LN", "RFM-W"):
+        if method in by and "TCCM" in by:
+            ratio = by[method]["fit_s_total"] / max(by["TCCM"]["fit_s_total"], 1e-12)
+            out.append(
+                f"- fit time: {method} {by[method]['fit_s_total']:.1f} s vs TCCM {by['TCCM']['fit_s_total']:.1f} s "
+                f"in total over the run, ratio {ratio:.2f} (target <= 2)."
+            )
     for speed in extras.get("one_step_scoring", []):
         out.append(
             f"- one-step scoring of {speed['n_vectors']} vectors with WTFlow-LN (d = {speed['dim']}, "

@@ -150,6 +150,21 @@ def test_build_methods_expands_pyod_baselines_and_shares_flow_fits():
         build_methods(["kNN"])
 
 
+def test_mahalanobis_reference_matches_scikit_learns_ledoit_wolf():
+    from sklearn.covariance import LedoitWolf
+
+    from benchmarks.vectors import _Mahalanobis
+
+    rng = np.random.default_rng(3)
+    X = np.abs(rng.normal(size=(60, 30))) * rng.uniform(0.01, 2.0, size=30)
+    X_test = np.abs(rng.normal(size=(9, 30)))
+    scores = _Mahalanobis().fit(X).decision_function(X_test)
+    np.testing.assert_allclose(scores, LedoitWolf().fit(X).mahalanobis(X_test), rtol=1e-8)
+    spec = build_methods(["Mahalanobis", "RFM-W-K20"])
+    assert [s.name for s in spec] == ["RFM-W-K20", "Mahalanobis"] and spec[1].family == "reference"
+    assert spec[0].shares_fit == "RFM-W"
+
+
 def test_adbench_adapter_follows_the_keyword_contract(folder):
     ds = load_folder(folder)[0]
     model = ADBenchAdapter(seed=1, model_name="TCCM", epochs=3, hidden=16, time_dim=8)
@@ -173,7 +188,7 @@ def test_quick_benchmark_runs_end_to_end_on_a_tiny_adbench_folder(folder, tmp_pa
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     methods = {r["method"] for r in rows}
-    assert len(rows) == 2 * len(methods) and len(methods) == 8 + 2 * 7
+    assert len(rows) == 2 * len(methods) and len(methods) == 10 + 1 + 2 * 7
     assert {r["category"] for r in rows} == {"alpha", "beta"} and {r["seed"] for r in rows} == {"0"}
     for r in rows:
         assert 0.0 <= float(r["auroc"]) <= 1.0 and 0.0 <= float(r["auprc"]) <= 1.0
@@ -184,6 +199,7 @@ def test_quick_benchmark_runs_end_to_end_on_a_tiny_adbench_folder(folder, tmp_pa
     report = (out / "summary.md").read_text()
     assert "--quick" in report and "| WTFlow-LN |" in report and "one-step scoring of 10000 vectors" in report
     assert "rFM < WT-Flow (Table I)" in report
+    assert "what the flow adds to its whitening: RFM-W" in report and "whiten (Ledoit-Wolf)" in report
 
 
 def test_missing_data_fails_with_the_adbench_hint(tmp_path):
