@@ -32,7 +32,7 @@ from sklearn.metrics import roc_auc_score
 
 import wtflow
 from benchmarks.data import digits_datasets, load_folder, one_class_split, resolve_data
-from benchmarks.vectors import _pyod_factory, _Standardized
+from benchmarks.vectors import _Mahalanobis, _pyod_factory, _Standardized
 
 LOG = Path(__file__).resolve().parent / "runs.jsonl"
 
@@ -40,6 +40,8 @@ LOG = Path(__file__).resolve().parent / "runs.jsonl"
 def make_detector(kind: str, params: dict, seed: int, d: int):
     if kind in ("RFM", "WTFlow", "TCCM", "FlowMismatch"):
         return getattr(wtflow, kind)(seed=seed, **params)
+    if kind == "Mahalanobis":
+        return _Mahalanobis()
     base, _, prep = kind.partition(":")
     det = _pyod_factory(base, quick=False)(seed, d)
     return _Standardized(det) if prep == "std" else det
