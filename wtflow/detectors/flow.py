@@ -85,7 +85,9 @@ _COMMON_DOC = """
             "whiten")`` is the "RFM-W" configuration of the vector benchmark (chosen on the texture proxy,
             benchmarks/tuning/README.md, stage 7). With whitening the training vectors score lower than
             unseen normals (the covariance is fitted on them), so ``threshold_`` from ``contamination``
-            flags more unseen normals than ``contamination`` says; rankings (AUROC) are unaffected.
+            flags more unseen normals than ``contamination`` says (on MVTec bottle / screw, seed 0: 87 % /
+            67 % of the test normals at contamination 0.1, against 17 % / 13 % with raw inputs); rankings
+            (AUROC) are unaffected. Calibrate with ``refresh_threshold(held_out_normals)``.
 
     Defaults for vectors (a few hundred samples of a few hundred dimensions) were chosen without MVTec
     labels, on the digits one-class protocol and on held-out training normals (benchmarks/tuning/README.md):
