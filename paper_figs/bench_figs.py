@@ -164,7 +164,7 @@ def build_vectors(ctx: Context) -> None:
     auc = {r["method"]: _float(r["auroc_mean"]) for r in summary}
     best = max(auc, key=auc.get)
     ctx.number(f"{len(summary)} methods, {len(cats)} categories; best mean AUROC: {best} {auc[best]:.3f}")
-    for name in ("WTFlow-LN", "WTFlow-BN", "RFM", "WTFlow-LN-K20", "RFM-K20"):
+    for name in ("WTFlow-LN", "WTFlow-BN", "RFM", "WTFlow-LN-K20", "RFM-K20", "RFM-W", "Mahalanobis"):
         if name in auc:
             ctx.number(f"{name}: mean AUROC {auc[name]:.3f}")
     baselines = [r for r in summary if r.get("family") == "pyod" and r.get("baseline", "").lower() == "true"]
@@ -175,6 +175,11 @@ def build_vectors(ctx: Context) -> None:
         "The paper's Table I uses WideResNet-50 feature maps and a U-Net (image AUROC ~99%); this benchmark uses "
         "pooled ResNet-18 embeddings and MLP velocities, so absolute numbers are not comparable, only orderings."
     )
+    if "RFM-W" in auc and "Mahalanobis" in auc:
+        ctx.note(
+            f"RFM-W is rFM on Ledoit-Wolf-whitened inputs (not a configuration of the paper); the Mahalanobis row is "
+            f"the whitening alone, so the flow's own contribution is {auc['RFM-W'] - auc['Mahalanobis']:+.3f} AUROC."
+        )
     consistent = True
     if "WTFlow-LN" in auc and "RFM" in auc and auc["WTFlow-LN"] <= auc["RFM"]:
         consistent = False
