@@ -41,6 +41,7 @@ __all__ = [
     "FIELD_LABELS",
     "OKABE_ITO",
     "SOLVER_LABELS",
+    "FieldSimulatorConfig",
     "LearnedField",
     "Table",
     "ToyResult",
@@ -538,6 +539,36 @@ def table_to_csv(table: Table) -> str:
     for row in zip(*table.values()):
         writer.writerow([_format(v) for v in row])
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class FieldSimulatorConfig:
+    """Network, optimiser and solver settings shared by the 2-D field simulators (ring, mixture, supports).
+
+    Attributes:
+        hidden, depth, time_dim: MLP width, number of hidden layers, time-embedding size.
+        lr, weight_decay, lr_step_fraction, lr_gamma: AdamW and StepLR relative to the run (``TrainConfig``).
+        t0: common start time of every solver (the empirical field is undefined at 0).
+        solvers: Euler K = 1, Euler K = 20 and adaptive dopri5.
+        rtol, atol, n_record: adaptive-solver tolerances and number of recorded times.
+        seed: base seed (training sets, start points, initialisation, training noise).
+        threads: torch threads while training and integrating (1 is fastest for these sizes).
+    """
+
+    hidden: int = 64
+    depth: int = 3
+    time_dim: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    lr_step_fraction: float = 0.5
+    lr_gamma: float = 0.1
+    t0: float = 1e-3
+    solvers: tuple[str, ...] = ("euler1", "euler20", "adaptive")
+    rtol: float = 1e-3
+    atol: float = 1e-5
+    n_record: int = 51
+    seed: int = 0
+    threads: int | None = 1
 
 
 def full_batch_train(cfg, epochs: int) -> dict:

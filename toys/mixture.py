@@ -28,6 +28,7 @@ from ._common import (
     FIELD_COLORS,
     FIELD_LABELS,
     SOLVER_LABELS,
+    FieldSimulatorConfig,
     LearnedField,
     ToyResult,
     concat_tables,
@@ -53,7 +54,7 @@ FIELDS = ("learned", "exact_population", "exact_empirical")
 
 
 @dataclass(frozen=True)
-class MixtureConfig:
+class MixtureConfig(FieldSimulatorConfig):
     """Configuration of the mixture simulator (defaults: full scale).
 
     Attributes:
@@ -64,10 +65,9 @@ class MixtureConfig:
         n_trajectories: start points per d for the trajectories.
         n_cpf: fresh source points at which the CPF strength is measured.
         epochs: training epochs per d.
-        hidden, depth, time_dim, lr, weight_decay, lr_step_fraction, lr_gamma: MLP and optimiser.
-        t0: common solver start time; also where the empirical field's CPF is measured.
-        solvers, rtol, atol, n_record, t_max: as in ``toys.ring``.
-        seed, threads: base seed and torch threads.
+        t_max: as in ``toys.ring``.
+        Network, optimiser, solver, seed and thread settings: see ``FieldSimulatorConfig``; ``t0`` is also
+        where the empirical field's CPF is measured.
     """
 
     radius: float = 10.0
@@ -78,21 +78,7 @@ class MixtureConfig:
     n_trajectories: int = 40
     n_cpf: int = 256
     epochs: int = 4000
-    hidden: int = 64
-    depth: int = 3
-    time_dim: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    lr_step_fraction: float = 0.5
-    lr_gamma: float = 0.1
-    t0: float = 1e-3
-    solvers: tuple[str, ...] = ("euler1", "euler20", "adaptive")
-    rtol: float = 1e-3
-    atol: float = 1e-5
-    n_record: int = 51
     t_max: float = 1.0 - 1e-3
-    seed: int = 0
-    threads: int | None = 1
 
     @classmethod
     def quick(cls, **overrides) -> MixtureConfig:

@@ -35,6 +35,7 @@ from ._common import (
     FIELD_LABELS,
     OKABE_ITO,
     SOLVER_LABELS,
+    FieldSimulatorConfig,
     LearnedField,
     Table,
     ToyResult,
@@ -62,7 +63,7 @@ SOURCE_COLORS = [OKABE_ITO[k] for k in ("orange", "sky", "purple", "yellow", "bl
 
 
 @dataclass(frozen=True)
-class RingConfig:
+class RingConfig(FieldSimulatorConfig):
     """Configuration of the ring simulator (defaults: full scale).
 
     Attributes:
@@ -71,15 +72,9 @@ class RingConfig:
         n_train: n, size of the fixed training set (one epoch = one full-batch step over it).
         n_trajectories: start points per source (fresh draws from the source).
         snapshots: epochs at which the learned field is observed; the run lasts snapshots[-1] epochs.
-        hidden, depth, time_dim: MLP width, number of hidden layers, time-embedding size.
-        lr, weight_decay, lr_step_fraction, lr_gamma: AdamW and StepLR relative to the run (TrainConfig).
-        t0: common start time of every solver (the empirical field is undefined at 0).
-        solvers: Euler K = 1, Euler K = 20 and adaptive dopri5.
-        rtol, atol, n_record: adaptive-solver tolerances and number of recorded times.
         t_max: the fields are evaluated at min(t, t_max) (the exact ring field is undefined at t = 1).
         trap_fraction: a trajectory is "trapped" if its endpoint radius is below trap_fraction * R.
-        seed: base seed (training sets, start points, initialisation, training noise).
-        threads: torch threads while training and integrating (1 is fastest for these sizes).
+        Network, optimiser, solver, seed and thread settings: see ``FieldSimulatorConfig``.
     """
 
     radius: float = 4.0
@@ -92,22 +87,8 @@ class RingConfig:
     n_train: int = 256
     n_trajectories: int = 40
     snapshots: tuple[int, ...] = (400, 4000, 8000)
-    hidden: int = 64
-    depth: int = 3
-    time_dim: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    lr_step_fraction: float = 0.5
-    lr_gamma: float = 0.1
-    t0: float = 1e-3
-    solvers: tuple[str, ...] = ("euler1", "euler20", "adaptive")
-    rtol: float = 1e-3
-    atol: float = 1e-5
-    n_record: int = 51
     t_max: float = 1.0 - 1e-3
     trap_fraction: float = 0.9
-    seed: int = 0
-    threads: int | None = 1
 
     @classmethod
     def quick(cls, **overrides) -> RingConfig:

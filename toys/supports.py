@@ -31,6 +31,7 @@ from ._common import (
     FIELD_LABELS,
     OKABE_ITO,
     SOLVER_LABELS,
+    FieldSimulatorConfig,
     LearnedField,
     ToyResult,
     concat_tables,
@@ -57,7 +58,7 @@ GROUP_COLORS = {"normal": OKABE_ITO["blue"], "anomaly": OKABE_ITO["orange"]}
 
 
 @dataclass(frozen=True)
-class SupportsConfig:
+class SupportsConfig(FieldSimulatorConfig):
     """Configuration of the supports simulator (defaults: full scale).
 
     Attributes:
@@ -69,9 +70,8 @@ class SupportsConfig:
             the training points need exact distances, which is slow); the other fields use all n_test.
         snapshots: epochs of one run at which the learned field is evaluated.
         wt: WT map of the learned model (``"none"`` is rFM; in 2-D BatchNorm of N(0, I) data is nearly the identity).
-        hidden, depth, time_dim, lr, weight_decay, lr_step_fraction, lr_gamma: MLP and optimiser.
-        t0, solvers, rtol, atol, n_record: solver settings shared by all fields.
-        seed, threads: base seed and torch threads.
+        n_record: recorded times of the adaptive solver (41 here).
+        Network, optimiser, solver, seed and thread settings: see ``FieldSimulatorConfig``.
     """
 
     cases: tuple[tuple[str, float, float, float], ...] = (
@@ -85,20 +85,7 @@ class SupportsConfig:
     n_exact: int = 128
     snapshots: tuple[int, ...] = (50, 200, 1000, 4000)
     wt: str = "none"
-    hidden: int = 64
-    depth: int = 3
-    time_dim: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    lr_step_fraction: float = 0.5
-    lr_gamma: float = 0.1
-    t0: float = 1e-3
-    solvers: tuple[str, ...] = ("euler1", "euler20", "adaptive")
-    rtol: float = 1e-3
-    atol: float = 1e-5
     n_record: int = 41
-    seed: int = 0
-    threads: int | None = 1
 
     @classmethod
     def quick(cls, **overrides) -> SupportsConfig:
