@@ -41,6 +41,7 @@ import torch
 
 import wtflow
 from wtflow.checkpoint import write_atomic, write_text_atomic
+from wtflow.detectors.preprocessing import fit_preprocessor
 
 from .data import DEFAULT_DATA_NAME, DataError, Dataset, digits_datasets, load_folder, one_class_split, resolve_data
 
@@ -106,7 +107,7 @@ class _Mahalanobis:
     preprocessing = "whiten"
 
     def fit(self, X):
-        self.transform_ = wtflow.detectors.preprocessing.fit_preprocessor(X, "whiten")
+        self.transform_ = fit_preprocessor(X, "whiten")
         return self
 
     def decision_function(self, X):
@@ -120,13 +121,12 @@ class _Standardized:
         self.detector = detector
 
     def fit(self, X):
-        std = X.std(axis=0)
-        self.mean_, self.scale_ = X.mean(axis=0), np.where(std > 0, std, 1.0)
-        self.detector.fit((X - self.mean_) / self.scale_)
+        self.transform_ = fit_preprocessor(X, "standardize")
+        self.detector.fit(self.transform_(X))
         return self
 
     def decision_function(self, X):
-        return self.detector.decision_function((X - self.mean_) / self.scale_)
+        return self.detector.decision_function(self.transform_(X))
 
 
 @contextlib.contextmanager

@@ -188,7 +188,7 @@ class BaseDetector:
 
     def _preprocess(self, X: np.ndarray) -> torch.Tensor:
         """(n, d) float64 -> (n, d) float32 tensor on the CPU, with the training statistics."""
-        prep = Preprocessor(self.mean_, self.scale_, getattr(self, "whitener_", None))
+        prep = Preprocessor(self.mean_, self.scale_, self.whitener_)
         return torch.from_numpy(prep(X).astype(np.float32))
 
     # ------------------------------------------------------------------ PyOD API
@@ -266,7 +266,7 @@ class BaseDetector:
             "scale": torch.from_numpy(np.asarray(self.scale_, dtype=np.float64)),
             "decision_scores": torch.from_numpy(np.asarray(self.decision_scores_, dtype=np.float64)),
         }
-        if getattr(self, "whitener_", None) is not None:
+        if self.whitener_ is not None:
             tensors["whitener"] = torch.from_numpy(np.asarray(self.whitener_, dtype=np.float64))
         payload = {
             "class": type(self).__name__,
