@@ -65,19 +65,6 @@ def test_paired_copies_in_sync_and_without_outputs(name):
     assert "eq." in stored.cells[0].source, f"{name}: the introduction cites no equation of the paper"
 
 
-@pytest.fixture(scope="session")
-def wtflow_cache(tmp_path_factory: pytest.TempPathFactory):
-    """The session's toys model cache: WTFLOW_CACHE from the environment, else <basetemp>/wtflow_cache, which stays in
-    the environment until the session ends so that later test modules (tests/toys) reuse the same trained models."""
-    previous = os.environ.get("WTFLOW_CACHE")
-    path = previous or str(tmp_path_factory.getbasetemp() / "wtflow_cache")
-    os.makedirs(path, exist_ok=True)
-    os.environ["WTFLOW_CACHE"] = path
-    yield path
-    if previous is None:
-        os.environ.pop("WTFLOW_CACHE", None)
-
-
 @pytest.fixture(scope="module")
 def executed(wtflow_cache: str) -> dict[str, tuple[int, str, float]]:
     """name -> (exit status, stderr tail, seconds) of executing each stored notebook at quick scale."""

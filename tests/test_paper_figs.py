@@ -42,19 +42,6 @@ REQUIRED = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def wtflow_cache(tmp_path_factory: pytest.TempPathFactory):
-    """The session's toys model cache: WTFLOW_CACHE from the environment, else <basetemp>/wtflow_cache, which stays in
-    the environment until the session ends so that later test modules (tests/toys) reuse the same trained models."""
-    previous = os.environ.get("WTFLOW_CACHE")
-    path = previous or str(tmp_path_factory.getbasetemp() / "wtflow_cache")
-    os.makedirs(path, exist_ok=True)
-    os.environ["WTFLOW_CACHE"] = path
-    yield path
-    if previous is None:
-        os.environ.pop("WTFLOW_CACHE", None)
-
-
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory, wtflow_cache: str):
     """Run the command line exactly as `make figures-quick` does, into a temporary folder."""

@@ -4,21 +4,13 @@
 toys, paper figures and notebooks of one session to share trained models sets it once, before pytest starts).
 """
 
-import os
-
 import pytest
-
-from toys import CACHE_ENV
 
 
 @pytest.fixture(scope="session", autouse=True)
-def toys_cache(tmp_path_factory):
-    previous = os.environ.get(CACHE_ENV)
-    if previous is None:
-        os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("wtflow-cache"))
-    yield os.environ[CACHE_ENV]
-    if previous is None:
-        os.environ.pop(CACHE_ENV, None)
+def toys_cache(wtflow_cache):
+    """Every toy test runs with the session cache of ``tests/conftest.py`` (shared with notebooks and figures)."""
+    return wtflow_cache
 
 
 def _quick(name):
