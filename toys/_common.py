@@ -58,6 +58,7 @@ __all__ = [
     "select",
     "torch_threads",
     "trained_snapshots",
+    "trajectory_table",
     "write_csv",
 ]
 
@@ -187,6 +188,11 @@ class Snapshots:
     key: str
     trained: bool
     seconds: float
+
+    @property
+    def cache_info(self) -> dict[str, Any]:
+        """``{"key", "trained", "seconds"}``: what a simulator records about the run in ``ToyResult.info``."""
+        return {"key": self.key, "trained": self.trained, "seconds": self.seconds}
 
 
 def _snapshot_path(name: str, key: str, epoch: int) -> Path:
@@ -407,22 +413,10 @@ def planar_runs(
         v0_radial = ((x64 * v0).sum(1) / x64.norm(dim=1).clamp_min(1e-300)).numpy()
         for solver in solvers:
             run = integrate(velocity, x64, solver, t0, n_record=n_record, rtol=rtol, atol=atol, t_max=t_max)
-            s = run.states.shape[0]
             radius = run.norms
             i_min = radius.argmin(axis=0)
             traj_tables.append(
-                make_table(
-                    s * n,
-                    **constants,
-                    field=name,
-                    epoch=epoch,
-                    solver=solver,
-                    traj=np.tile(np.arange(n), s),
-                    step=np.repeat(np.arange(s), n),
-                    t=np.repeat(run.times, n),
-                    x=run.states[:, :, 0].reshape(-1),
-                    y=run.states[:, :, 1].reshape(-1),
-                )
+                trajectory_table(run.times, run.states, **constants, field=name, epoch=epoch, solver=solver)
             )
             end_tables.append(
                 make_table(
@@ -466,6 +460,25 @@ def _column(values: Any, n: int) -> np.ndarray:
 def make_table(n: int, **columns: Any) -> Table:
     """A table of ``n`` rows; scalar columns are repeated."""
     return {name: _column(values, n) for name, values in columns.items()}
+
+
+def trajectory_table(times: np.ndarray, states: np.ndarray, **constants: Any) -> Table:
+    """One row per recorded time and 2-D trajectory: ``constants``, then traj, step, t, x, y.
+
+    Args:
+        times: (S,) recorded times; states: (S, N, 2) positions at those times.
+        constants: leading columns repeated on every row (e.g. ``field=..., epoch=..., solver=...``).
+    """
+    s, n = states.shape[:2]
+    return make_table(
+        s * n,
+        **constants,
+        traj=np.tile(np.arange(n), s),
+        step=np.repeat(np.arange(s), n),
+        t=np.repeat(times, n),
+        x=states[:, :, 0].reshape(-1),
+        y=states[:, :, 1].reshape(-1),
+    )
 
 
 def concat_tables(tables: Sequence[Table]) -> Table:

@@ -171,7 +171,7 @@ def simulate(
                 progress=show,
                 use_cache=use_cache,
             )
-            info["cache"][f"d={d:g}"] = {"key": run.key, "trained": run.trained, "seconds": run.seconds}
+            info["cache"][f"d={d:g}"] = run.cache_info
             empirical = GaussianMixture.empirical(x_train.double())
             learned = LearnedField(run.models[cfg.epochs], scale)
             x_tr = x_train.double()

@@ -220,7 +220,7 @@ def simulate(
                 progress=show,
                 use_cache=use_cache,
             )
-            info["cache"][f"D={dim}/{wt}"] = {"key": run.key, "trained": run.trained, "seconds": run.seconds}
+            info["cache"][f"D={dim}/{wt}"] = run.cache_info
             model = run.models[cfg.epochs]
             training.append(
                 make_table(

@@ -167,7 +167,7 @@ def simulate(
                 progress=show,
                 use_cache=use_cache,
             )
-            info["cache"][f"setting{setting}"] = {"key": run.key, "trained": run.trained, "seconds": run.seconds}
+            info["cache"][f"setting{setting}"] = run.cache_info
             fields = {("learned", e): LearnedField(m, scale) for e, m in run.models.items()}
             fields[("exact_population", -1)] = exact_field(population, target)
             fields[("exact_empirical", -1)] = exact_field(GaussianMixture.empirical(x_train.double()), target)

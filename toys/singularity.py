@@ -185,7 +185,7 @@ def simulate(
                 progress=show,
                 use_cache=use_cache,
             )
-            info["cache"][f"D={dim}/T={t_min:g}"] = {"key": run.key, "trained": run.trained, "seconds": run.seconds}
+            info["cache"][f"D={dim}/T={t_min:g}"] = run.cache_info
             training.append(
                 make_table(
                     len(run.epoch_loss),

@@ -49,6 +49,7 @@ from ._common import (
     torch_threads,
     trained_snapshots,
     trajectory_array,
+    trajectory_table,
 )
 
 __all__ = ["SupportsConfig", "plot", "simulate"]
@@ -178,7 +179,7 @@ def simulate(
             progress=show,
             use_cache=use_cache,
         )
-        info["cache"]["model"] = {"key": run.key, "trained": run.trained, "seconds": run.seconds}
+        info["cache"]["model"] = run.cache_info
         target = StandardGaussian(2)
         fields = {("learned", e): _WTField(m) for e, m in run.models.items()}
         fields[("exact_population", -1)] = exact_field(normal, target)
@@ -214,21 +215,15 @@ def simulate(
             for case, *_ in cfg.cases:
                 for group in ("normal", case):
                     idx = np.flatnonzero(group_col[rows] == group)[: cfg.n_plot]
-                    states = out.states[:, idx]
-                    s, n = states.shape[:2]
                     trajectories.append(
-                        make_table(
-                            s * n,
+                        trajectory_table(
+                            out.times,
+                            out.states[:, idx],
                             case=case,
                             group="normal" if group == "normal" else "anomaly",
                             field=name,
                             epoch=epoch,
                             solver=solver,
-                            traj=np.tile(np.arange(n), s),
-                            step=np.repeat(np.arange(s), n),
-                            t=np.repeat(out.times, n),
-                            x=states[:, :, 0].reshape(-1),
-                            y=states[:, :, 1].reshape(-1),
                         )
                     )
     scores_t = concat_tables(scores)
