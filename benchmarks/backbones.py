@@ -82,22 +82,21 @@ def load_backbone(name: str = "efficientnet_lite0", weights: str | os.PathLike |
         import timm
     except ImportError as err:
         raise BackboneError("backbones need timm (pip install -e '.[bench]')") from err
-    if name == "efficientnet_lite0":
-        path = Path(weights) if weights is not None else efficientnet_lite0_weights()
-        if not path.is_file():
-            raise BackboneError(f"weights file {path} does not exist")
-        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-        _load_by_position(model, path)
-        source = str(path)
-    elif weights is not None:
+    hub_name = _HUB_NAMES.get(name, name)
+    if weights is None and name == "efficientnet_lite0":
+        weights = efficientnet_lite0_weights()
+    if weights is not None:
         path = Path(weights)
         if not path.is_file():
             raise BackboneError(f"weights file {path} does not exist")
-        overlay = {"file": str(path)}
-        model = timm.create_model(_HUB_NAMES.get(name, name), pretrained=True, pretrained_cfg_overlay=overlay)
+        if name == "efficientnet_lite0":
+            model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+            _load_by_position(model, path)
+        else:
+            overlay = {"file": str(path)}
+            model = timm.create_model(hub_name, pretrained=True, pretrained_cfg_overlay=overlay)
         source = str(path)
     else:
-        hub_name = _HUB_NAMES.get(name, name)
         try:
             model = timm.create_model(hub_name, pretrained=True)
         except Exception as err:  # timm raises several kinds when offline

@@ -47,8 +47,8 @@ def make_detector(kind: str, params: dict, seed: int, d: int):
     return _Standardized(det) if prep == "std" else det
 
 
-def digits(kind: str, params: dict, seeds=(0, 1, 2), categories=None, datasets=None) -> dict:
-    datasets = digits_datasets(categories) if datasets is None else datasets
+def one_class_auroc(kind: str, params: dict, datasets, seeds=(0, 1, 2)) -> dict:
+    """Mean AUROC over ``datasets`` in the one-class protocol (category mean per seed, then mean over seeds)."""
     per_seed, per_cat = [], {}
     for seed in seeds:
         aucs = []
@@ -66,11 +66,16 @@ def digits(kind: str, params: dict, seeds=(0, 1, 2), categories=None, datasets=N
     }
 
 
+def digits(kind: str, params: dict, seeds=(0, 1, 2), categories=None) -> dict:
+    """Mean AUROC on scikit-learn's digits (one digit normal, the others anomalous)."""
+    return one_class_auroc(kind, params, digits_datasets(categories), seeds)
+
+
 def textures(kind: str, params: dict, seeds=(0, 1, 2), categories=None, folder=None) -> dict:
-    """Mean AUROC on the texture proxy (``benchmarks.textures``), same protocol as ``digits``."""
+    """Mean AUROC on the texture proxy (``benchmarks.textures``), built into the cache on first use."""
     from benchmarks.textures import ensure_texture_dataset
 
-    return digits(kind, params, seeds, categories, datasets=load_folder(ensure_texture_dataset(folder), categories))
+    return one_class_auroc(kind, params, load_folder(ensure_texture_dataset(folder), categories), seeds)
 
 
 def holdout(kind: str, params: dict, seeds=(0,), categories=None, fit_fraction=0.8) -> dict:
