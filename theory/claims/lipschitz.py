@@ -291,26 +291,32 @@ def _lemma4_realised(dim: int, t_min: float) -> tuple[float, float]:
     return by_formula, by_autograd
 
 
-def _lemma4_searches(dim: int, t_min: float, size: str, seed: int) -> tuple[float, float, float]:
-    """Maxima of ||grad_x u||_op over atom sources in [0,1]^D, x in [-R, R]^D, t in [T, 1]: random sampling,
-    projected Adam with free weights (the posterior at the point is then free) and with equal weights."""
-    radius = math.sqrt(dim)
+def _atom_searches(
+    objective, dim: int, t_min: float, radius: float, size: str, seed: int
+) -> tuple[float, float, float]:
+    """Maxima of ``objective(atoms, posterior, x, t)`` (batch,) over two-atom sources in [0,1]^D, x in [-R, R]^D,
+    t in [T, 1]: (random sampling with equal weights, projected Adam with free weights (the posterior at the point
+    is then free), projected Adam with equal weights)."""
     gen = torch.Generator().manual_seed(seed)
-    random_max = _random_search(lambda a, p, x, t: batched_grad_op_norm(a, p, t), dim, t_min, radius, size, gen)
-
+    random_max = _random_search(objective, dim, t_min, radius, size, gen)
     batch, steps = (16, 150) if size == "quick" else (32, 400)
 
     def free(p):
-        return batched_grad_op_norm(p["atoms"], torch.softmax(p["logits"], dim=1), p["t"])
+        return objective(p["atoms"], torch.softmax(p["logits"], dim=1), p["x"], p["t"])
 
     def equal(p):
         post = _likelihood_posterior(p["atoms"], torch.zeros(batch, 2, dtype=torch.float64), p["x"], p["t"])
-        return batched_grad_op_norm(p["atoms"], post, p["t"])
+        return objective(p["atoms"], post, p["x"], p["t"])
 
     boxes = {"atoms": ((batch, 2, dim), 0.0, 1.0), "x": ((batch, dim), -radius, radius), "t": ((batch,), t_min, 1.0)}
     free_max = _projected_adam(free, boxes | {"logits": ((batch, 2), -math.inf, math.inf)}, steps, seed)
     equal_max = _projected_adam(equal, boxes, steps, seed + 1)
     return random_max, free_max, equal_max
+
+
+def _lemma4_searches(dim: int, t_min: float, size: str, seed: int) -> tuple[float, float, float]:
+    """``_atom_searches`` of ||grad_x u||_op with R = sqrt(D)."""
+    return _atom_searches(lambda a, p, x, t: batched_grad_op_norm(a, p, t), dim, t_min, math.sqrt(dim), size, seed)
 
 
 @single_threaded
@@ -589,22 +595,8 @@ def eq28_value(dim: int, t_min: float) -> float:
 
 
 def _lemma3_searches(dim: int, t_min: float, radius: float, size: str, seed: int) -> tuple[float, float, float]:
-    """(random max with equal weights, gradient max with free posterior, gradient max with equal weights)."""
-    gen = torch.Generator().manual_seed(seed)
-    random_max = _random_search(lambda a, p, x, t: batched_dtu(a, p, x, t).norm(dim=1), dim, t_min, radius, size, gen)
-    batch, steps = (16, 150) if size == "quick" else (32, 400)
-
-    def free(p):
-        return batched_dtu(p["atoms"], torch.softmax(p["logits"], dim=1), p["x"], p["t"]).norm(dim=1)
-
-    def equal(p):
-        post = _likelihood_posterior(p["atoms"], torch.zeros(batch, 2, dtype=torch.float64), p["x"], p["t"])
-        return batched_dtu(p["atoms"], post, p["x"], p["t"]).norm(dim=1)
-
-    boxes = {"atoms": ((batch, 2, dim), 0.0, 1.0), "x": ((batch, dim), -radius, radius), "t": ((batch,), t_min, 1.0)}
-    free_max = _projected_adam(free, boxes | {"logits": ((batch, 2), -math.inf, math.inf)}, steps, seed)
-    equal_max = _projected_adam(equal, boxes, steps, seed + 1)
-    return random_max, free_max, equal_max
+    """``_atom_searches`` of ||d_t u||."""
+    return _atom_searches(lambda a, p, x, t: batched_dtu(a, p, x, t).norm(dim=1), dim, t_min, radius, size, seed)
 
 
 @single_threaded
