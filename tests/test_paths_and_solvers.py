@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from wtflow.paths import fm_path, linear_path, rfm_path, sample_time
-from wtflow.solvers import euler, solve_adaptive
+from wtflow.solvers import euler, solve, solve_adaptive
 
 
 @pytest.mark.parametrize("shape", [(6, 2), (6, 512), (2, 64, 8, 8)])
@@ -99,3 +99,32 @@ def test_solver_bad_input():
         euler(lambda x, t: x, x, record="all")
     with pytest.raises(ValueError, match="velocity returned shape"):
         euler(lambda x, t: x[:, :1], x)
+    x0 = torch.ones(3, 2, dtype=torch.float64)
+    exact = math.exp(-1)
+    err = {
+        m: abs(float(solve(lambda x, t: -x, x0, m, steps=10).x_end[0, 0]) - exact) for m in ("euler", "midpoint", "rk4")
+    }
+    assert err["rk4"] < 1e-6 < err["midpoint"] < 1e-3 < err["euler"]
+    ad = solve(lambda x, t: -x, x0, "dopri5", rtol=1e-10, atol=1e-12).x_end
+    assert torch.allclose(ad, torch.full_like(ad, exact), atol=1e-8)
+
+
+def test_solve_backwards_inverts_forward():
+    x0 = torch.randn(4, 3, dtype=torch.float64)
+
+    def v(x, t):
+        return torch.sin(x) * t.view(-1, 1)
+
+    fwd = solve(v, x0, "rk4", steps=200, t_start=0.1, t_end=0.9).x_end
+    back = solve(v, fwd, "rk4", steps=200, t_start=0.9, t_end=0.1).x_end
+    assert torch.allclose(back, x0, atol=1e-9)
+
+
+def test_solve_rejects_bad_input():
+    x = torch.zeros(2, 2)
+    with pytest.raises(ValueError, match="unknown solver method 'euler20'"):
+        solve(lambda x, t: x, x, "euler20")
+    with pytest.raises(ValueError, match="t_end must be a number in"):
+        solve(lambda x, t: x, x, t_end=1.5)
+    with pytest.raises(ValueError, match="must differ"):
+        solve(lambda x, t: x, x, t_start=0.5, t_end=0.5)

@@ -12,7 +12,7 @@ from .model import FlowModel, flow_matching_loss
 from .networks import NETWORKS, MiniUNet, VelocityMLP, count_parameters, make_velocity_net
 from .paths import PathSample, fm_path, linear_path, rfm_path, sample_time
 from .scores import SCORES, anomaly_map, density_proxy, image_score, score_endpoints
-from .solvers import ODESolution, euler, solve_adaptive
+from .solvers import ODESolution, euler, solve, solve_adaptive
 from .trainer import TrainConfig, TrainResult, train
 from .wt import WT_MAPS, BatchNormWT, IdentityWT, LayerNormWT, make_wt_map
 

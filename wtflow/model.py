@@ -22,13 +22,13 @@ from .checkpoint import CheckpointError, dumps_config, load_checkpoint, save_che
 from .distributions import TARGETS, Distribution, make_target
 from .networks import make_velocity_net
 from .paths import expand_t_like, rfm_path, sample_time
-from .solvers import ODESolution, euler, solve_adaptive
+from .solvers import ADAPTIVE_METHODS, FIXED_STEP_METHODS, ODESolution, solve
 from .wt import WT_MAPS, make_wt_map
 
 __all__ = ["FlowModel", "flow_matching_loss"]
 
 MODEL_KIND = "flow-model"
-SOLVERS = ("euler", "adaptive")
+SOLVERS = FIXED_STEP_METHODS + ADAPTIVE_METHODS
 
 
 def flow_matching_loss(velocity: nn.Module, x_0: Tensor, x_1: Tensor, t: Tensor, check: bool = True) -> Tensor:
@@ -135,7 +135,8 @@ class FlowModel(nn.Module):
         Args:
             x: (N, *event_shape) data.
             steps: Euler steps K (1 = one-step inference).
-            solver: ``"euler"`` or ``"adaptive"`` (torchdiffeq dopri5).
+            solver: any ``wtflow.solvers.solve`` method: ``"euler"`` (default), ``"midpoint"``, ``"rk4"``,
+                ``"adaptive"`` (torchdiffeq dopri5), ...
             record: ``"none"``, ``"trajectory"`` or ``"norms"`` (see ``wtflow.solvers``).
             batch_size: process in chunks of this many samples (None: all at once).
 
@@ -151,10 +152,7 @@ class FlowModel(nn.Module):
             sols = []
             for chunk in chunks:
                 x_0 = self.map_data(chunk.to(model_device))
-                if solver == "euler":
-                    sols.append(euler(self.velocity, x_0, steps=steps, t0=self.t_min, record=record))
-                else:
-                    sols.append(solve_adaptive(self.velocity, x_0, t0=self.t_min, record=record))
+                sols.append(solve(self.velocity, x_0, solver, steps=steps, t_start=self.t_min, record=record))
         finally:
             self.train(was_training)
 
