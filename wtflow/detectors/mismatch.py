@@ -45,12 +45,12 @@ from ..scores import MISMATCH_WEIGHTINGS, aggregate_mismatch, velocity_mismatch
 from ._torch import SCORE_CHUNK, TorchFlowDetector
 from .base import check_float, check_int
 
-__all__ = ["FlowMismatch"]
+__all__ = ["PROBE_SEED_OFFSET", "FlowMismatch"]
 
 TIME_WEIGHTINGS = MISMATCH_WEIGHTINGS
 
 # Offset that separates the probe generator's stream from the training generator's (same seed).
-_PROBE_SEED_OFFSET = 7919
+PROBE_SEED_OFFSET = 7919
 
 
 class FlowMismatch(TorchFlowDetector):
@@ -127,7 +127,7 @@ class FlowMismatch(TorchFlowDetector):
 
     def probes(self, d: int) -> Tensor:
         """The fixed noise probes eps, shape (n_probes, d), float32 (a function of ``seed`` and d only)."""
-        gen = torch.Generator().manual_seed(int(self.seed) + _PROBE_SEED_OFFSET)
+        gen = torch.Generator().manual_seed(int(self.seed) + PROBE_SEED_OFFSET)
         return torch.randn(self.n_probes, d, generator=gen, dtype=torch.float32)
 
     def times(self) -> Tensor:
