@@ -82,7 +82,7 @@ def test_score_mismatch_matches_a_direct_loop(fitted):
     fitted.n_probes, fitted.n_times = 3, 2
     try:
         maps, scores = fitted.score_mismatch(x)
-        probes, times = fitted.probes(), fitted.mismatch_times()
+        probes, times = fitted.probes(), fitted.probe_times()
     finally:
         fitted.n_probes, fitted.n_times = 8, 5
     assert probes.shape == (3, 4, 8, 8) and torch.allclose(times, torch.tensor([0.1, 0.5]))

@@ -89,68 +89,71 @@ class FlowLoss:
         return f"{type(self).__name__}()"
 
 
-class RFMLoss(FlowLoss):
+class _PathLoss(FlowLoss):
+    """Flow matching on the linear path between the data and samples of ``other_end`` (eq. 4-5).
+
+    ``data_time`` is where the data sits: 0 for rFM, 1 for the forward (generative) direction.
+    """
+
+    data_time = 0.0
+
+    def __init__(self, other_end: Distribution, t_min: float = 0.0):
+        if not (0.0 <= t_min < 1.0):
+            raise ValueError(f"t_min must lie in [0, 1), got {t_min!r}")
+        self.other_end = other_end
+        self.t_min = float(t_min)
+
+    def loss(self, net: Velocity, x_0: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        n = x_0.shape[0]
+        other = _draw(self.other_end, n, generator, x_0)
+        t = _times(n, generator, self.t_min, x_0)
+        start, end = (x_0, other) if self.data_time == 0.0 else (other, x_0)
+        return flow_matching_loss(net, start, end, t, check=False)
+
+    @property
+    def inference_times(self) -> tuple[float, float]:
+        return (self.t_min, 1.0) if self.data_time == 0.0 else (1.0, self.t_min)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({type(self.other_end).__name__}, t_min={self.t_min})"
+
+
+class RFMLoss(_PathLoss):
     """Time-reversed flow matching (eq. 4, Algorithm 1): x_0 data at t = 0, x_1 ~ ``target`` at t = 1.
 
-    loss = mean ||v(x_t, t) - (x_1 - x_0)||^2 with x_t = (1 - t) x_0 + t x_1, t ~ U(T, 1).
+    loss = mean ||v(x_t, t) - (x_1 - x_0)||^2 with x_t = (1 - t) x_0 + t x_1, t ~ U(T, 1); inference
+    integrates data from t = T to 1.
 
     Args:
         target: the target distribution of x_1 (Gaussian, uniform sphere or point; Table VIII).
-        t_min: truncation T of Theorem 2 (training times t ~ U(T, 1), inference from T to 1).
+        t_min: truncation T of Theorem 2.
     """
 
     name = "rfm"
-
-    def __init__(self, target: Distribution, t_min: float = 0.0):
-        if not (0.0 <= t_min < 1.0):
-            raise ValueError(f"t_min must lie in [0, 1), got {t_min!r}")
-        self.target = target
-        self.t_min = float(t_min)
-
-    def loss(self, net: Velocity, x_0: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        n = x_0.shape[0]
-        x_1 = _draw(self.target, n, generator, x_0)
-        t = _times(n, generator, self.t_min, x_0)
-        return flow_matching_loss(net, x_0, x_1, t, check=False)
+    data_time = 0.0
 
     @property
-    def inference_times(self) -> tuple[float, float]:
-        return (self.t_min, 1.0)
-
-    def __repr__(self) -> str:
-        return f"RFMLoss(target={type(self.target).__name__}, t_min={self.t_min})"
+    def target(self) -> Distribution:
+        return self.other_end
 
 
-class ForwardFMLoss(FlowLoss):
+class ForwardFMLoss(_PathLoss):
     """Forward (generative) flow matching (eq. 5), the training of Flow Mismatching: noise at t = 0, data at t = 1.
 
-    loss = mean ||v(x_t, t) - (x - eps)||^2 with x_t = (1 - t) eps + t x, eps ~ ``noise``, t ~ U(T, 1).
+    loss = mean ||v(x_t, t) - (x - eps)||^2 with x_t = (1 - t) eps + t x, eps ~ ``noise``, t ~ U(T, 1);
+    inference integrates data backwards from t = 1 to T.
 
     Args:
         noise: the source distribution of eps (normally the standard Gaussian).
-        t_min: smallest training time; inference runs data backwards from t = 1 to T.
+        t_min: smallest training time.
     """
 
     name = "forward-fm"
-
-    def __init__(self, noise: Distribution, t_min: float = 0.0):
-        if not (0.0 <= t_min < 1.0):
-            raise ValueError(f"t_min must lie in [0, 1), got {t_min!r}")
-        self.noise = noise
-        self.t_min = float(t_min)
-
-    def loss(self, net: Velocity, x_0: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        n = x_0.shape[0]
-        eps = _draw(self.noise, n, generator, x_0)
-        t = _times(n, generator, self.t_min, x_0)
-        return flow_matching_loss(net, eps, x_0, t, check=False)
+    data_time = 1.0
 
     @property
-    def inference_times(self) -> tuple[float, float]:
-        return (1.0, self.t_min)
-
-    def __repr__(self) -> str:
-        return f"ForwardFMLoss(noise={type(self.noise).__name__}, t_min={self.t_min})"
+    def noise(self) -> Distribution:
+        return self.other_end
 
 
 class ContractionLoss(FlowLoss):

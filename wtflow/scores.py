@@ -28,6 +28,7 @@ __all__ = [
     "anomaly_map",
     "density_proxy",
     "image_score",
+    "mismatch_times",
     "score_endpoints",
     "velocity_mismatch",
 ]
@@ -164,6 +165,13 @@ def velocity_mismatch(
     if weights is not None:
         mismatch = mismatch * weights.view(1, 1, j, *([1] * (mismatch.ndim - 3)))
     return mismatch
+
+
+def mismatch_times(t_low: float, t_high: float, n_times: int) -> Tensor:
+    """(n_times,) float32 probe times equally spaced in [t_low, t_high]; one time is the midpoint."""
+    if n_times == 1:
+        return torch.tensor([0.5 * (t_low + t_high)], dtype=torch.float32)
+    return torch.linspace(t_low, t_high, n_times, dtype=torch.float32)
 
 
 def aggregate_mismatch(mismatch: Tensor) -> Tensor:

@@ -39,7 +39,15 @@ from .._validation import check_choice
 from ..checkpoint import CheckpointError, dumps_config, load_checkpoint, save_checkpoint
 from ..distributions import TARGETS
 from ..model import FlowModel
-from ..scores import MISMATCH_WEIGHTINGS, SCORES, aggregate_mismatch, anomaly_map, image_score, velocity_mismatch
+from ..scores import (
+    MISMATCH_WEIGHTINGS,
+    SCORES,
+    aggregate_mismatch,
+    anomaly_map,
+    image_score,
+    mismatch_times,
+    velocity_mismatch,
+)
 from ..trainer import TrainConfig, resolve_device, train
 from ..wt import WT_MAPS
 from .base import NotFittedError, check_float, check_int, seeded
@@ -268,18 +276,16 @@ class FeatureMapDetector:
         gen = torch.Generator().manual_seed(int(self.seed) + PROBE_SEED_OFFSET)
         return self.model_.target.sample(self.n_probes, generator=gen, dtype=torch.float32)
 
-    def mismatch_times(self) -> Tensor:
+    def probe_times(self) -> Tensor:
         """The probed rFM times, (n_times,) equally spaced in [t_low, t_high]."""
-        if self.n_times == 1:
-            return torch.tensor([0.5 * (self.t_low + self.t_high)], dtype=torch.float32)
-        return torch.linspace(self.t_low, self.t_high, self.n_times, dtype=torch.float32)
+        return mismatch_times(self.t_low, self.t_high, self.n_times)
 
     @torch.no_grad()
     def score_mismatch(self, x: Any) -> tuple[Tensor, Tensor]:
         """Velocity-mismatch maps (N, H, W) and image scores (N,) of the trained field (module docstring)."""
         x = self._maps_in(x)
         device = next(self.model_.parameters()).device
-        probes, times = self.probes().to(device), self.mismatch_times().to(device)
+        probes, times = self.probes().to(device), self.probe_times().to(device)
         self.model_.eval()
         maps = []
         for chunk in torch.split(x, self.batch_size):

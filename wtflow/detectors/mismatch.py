@@ -41,7 +41,7 @@ from torch import Tensor
 
 from .._validation import check_choice
 from ..model import FlowModel
-from ..scores import MISMATCH_WEIGHTINGS, aggregate_mismatch, velocity_mismatch
+from ..scores import MISMATCH_WEIGHTINGS, aggregate_mismatch, mismatch_times, velocity_mismatch
 from ._torch import SCORE_CHUNK, TorchFlowDetector
 from .base import check_float, check_int
 
@@ -132,9 +132,7 @@ class FlowMismatch(TorchFlowDetector):
 
     def times(self) -> Tensor:
         """The probed times, shape (n_times,)."""
-        if self.n_times == 1:
-            return torch.tensor([0.5 * (self.t_low + self.t_high)], dtype=torch.float32)
-        return torch.linspace(self.t_low, self.t_high, self.n_times, dtype=torch.float32)
+        return mismatch_times(self.t_low, self.t_high, self.n_times)
 
     @torch.no_grad()
     def mismatch(self, Z: Tensor) -> Tensor:
