@@ -77,6 +77,22 @@ def test_shapes_dtypes_and_scores_are_the_documented_reductions(fitted):
     torch.testing.assert_close(alone, scores, rtol=1e-5, atol=1e-6)
 
 
+def test_image_size_upsamples_the_maps_before_the_image_score(fitted):
+    x = _defective_maps(3, 10)
+    small = fitted.anomaly_maps(x)
+    fitted.image_size = (16, 12)
+    try:
+        big, scores = fitted.anomaly_maps(x), fitted.decision_function(x)
+        mismatch_maps, _ = fitted.score_mismatch(x)
+    finally:
+        fitted.image_size = None
+    expected = torch.nn.functional.interpolate(small[:, None], size=(16, 12), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(big, expected[:, 0])
+    # 3 % of 192 positions: the mean of the 5 largest.
+    torch.testing.assert_close(scores, big.flatten(1).topk(5).values.mean(1))
+    assert mismatch_maps.shape == (3, 16, 12)
+
+
 def test_score_mismatch_matches_a_direct_loop(fitted):
     x = _defective_maps(2, 4)
     fitted.n_probes, fitted.n_times = 3, 2
@@ -155,5 +171,7 @@ def test_bad_input_gets_clear_errors(fitted):
         wtflow.FeatureMapDetector(net="mlp")
     with pytest.raises(ValueError, match="t_low must lie in"):
         wtflow.FeatureMapDetector(t_min=0.2, t_low=0.1)
+    with pytest.raises(ValueError, match="image_size must be a positive int or a pair"):
+        wtflow.FeatureMapDetector(image_size=(8,))
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         wtflow.FeatureMapDetector(steps=0)

@@ -26,10 +26,12 @@ __all__ = [
     "SCORES",
     "aggregate_mismatch",
     "anomaly_map",
+    "as_image_size",
     "density_proxy",
     "image_score",
     "mismatch_times",
     "score_endpoints",
+    "upsample_map",
     "velocity_mismatch",
 ]
 
@@ -60,10 +62,27 @@ def anomaly_map(phi: Tensor, score: str = "density", image_size: tuple[int, int]
         raise ValueError(f"phi must have shape (B, C, H, W), got {tuple(phi.shape)}")
     check_finite("phi", phi)
     amap = density_proxy(phi).mean(dim=1) if score == "density" else phi.norm(dim=1)
-    if image_size is not None:
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        amap = F.interpolate(amap.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
-    return amap
+    return amap if image_size is None else upsample_map(amap, image_size)
+
+
+def as_image_size(image_size: tuple[int, int] | int) -> tuple[int, int]:
+    """``image_size`` as an (H', W') pair of positive ints (an int means a square); ``ValueError`` otherwise."""
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    try:
+        size = tuple(size)
+    except TypeError:
+        size = ()
+    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size):
+        raise ValueError(f"image_size must be a positive int or a pair of them, got {image_size!r}")
+    return size
+
+
+def upsample_map(amap: Tensor, image_size: tuple[int, int] | int) -> Tensor:
+    """Bilinear upsampling (align_corners=False) of (B, H, W) maps to (B, H', W') = ``image_size``."""
+    if amap.ndim != 3:
+        raise ValueError(f"amap must have shape (B, H, W), got {tuple(amap.shape)}")
+    size = as_image_size(image_size)
+    return F.interpolate(amap.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
 
 
 def image_score(amap: Tensor, top_fraction: float = TOP_FRACTION) -> Tensor:

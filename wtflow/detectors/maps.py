@@ -44,8 +44,10 @@ from ..scores import (
     SCORES,
     aggregate_mismatch,
     anomaly_map,
+    as_image_size,
     image_score,
     mismatch_times,
+    upsample_map,
     velocity_mismatch,
 )
 from ..trainer import TrainConfig, resolve_device, train
@@ -128,6 +130,8 @@ class FeatureMapDetector:
         epochs, batch_size, lr, weight_decay, lr_step_fraction, lr_gamma, seed, device, amp, checkpoint_dir,
             progress: the ``wtflow.TrainConfig`` of ``fit`` (defaults: the paper's AdamW 2e-4, weight decay
             0.1, x0.1 every quarter of 100 epochs, batch 8); ``batch_size`` also bounds inference batches.
+        image_size: upsample every anomaly map bilinearly to this (H', W') (or square) size before the
+            image score, as the paper does with the image resolution; None keeps the feature resolution.
         top_fraction: share of the map averaged into the image score (0.03).
         n_probes, n_times, t_low, t_high, time_weighting: the velocity-mismatch scorer (module docstring).
     """
@@ -156,6 +160,7 @@ class FeatureMapDetector:
         amp: bool = True,
         checkpoint_dir: str | None = None,
         progress: bool = True,
+        image_size: int | tuple[int, int] | None = None,
         top_fraction: float = 0.03,
         n_probes: int = 8,
         n_times: int = 5,
@@ -165,6 +170,8 @@ class FeatureMapDetector:
     ):
         params = {k: v for k, v in locals().items() if k != "self"}
         params["channel_mult"] = tuple(int(m) for m in channel_mult)
+        if image_size is not None and not isinstance(image_size, int):
+            params["image_size"] = tuple(image_size)
         for key, value in params.items():
             setattr(self, key, value)
         self._check_params()
@@ -184,6 +191,8 @@ class FeatureMapDetector:
         check_float("t_high", self.t_high, self.t_low, 1.0)
         if not isinstance(self.device, str):
             raise ValueError(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.image_size is not None:
+            as_image_size(self.image_size)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The ``__init__`` arguments as a dict (scikit-learn convention)."""
@@ -257,13 +266,13 @@ class FeatureMapDetector:
         return self.model_.transport(x, steps=k, batch_size=self.batch_size).x_end.float().cpu()
 
     def anomaly_maps(self, x: Any, steps: int | None = None) -> Tensor:
-        """(N, H, W) float32 anomaly maps at feature resolution: eq. 2's density proxy (or ||phi||) per position."""
+        """(N, H, W) float32 anomaly maps: eq. 2's density proxy (or ||phi||) per position, at ``image_size``."""
         x = self._maps_in(x)
         k = self.steps if steps is None else check_int("steps", steps)
         maps = []
         for chunk in torch.split(x, self.batch_size):
             phi = self.model_.transport(chunk, steps=k).x_end
-            maps.append(anomaly_map(phi, self.score).float().cpu())
+            maps.append(anomaly_map(phi, self.score, self.image_size).float().cpu())
         return torch.cat(maps)
 
     def decision_function(self, x: Any, steps: int | None = None) -> Tensor:
@@ -293,7 +302,8 @@ class FeatureMapDetector:
             m = velocity_mismatch(
                 self.model_.velocity, x_0, probes, times, 0.0, self.time_weighting, rows_per_call=self.batch_size
             )
-            maps.append(aggregate_mismatch(m).float().cpu())
+            amap = aggregate_mismatch(m)
+            maps.append((amap if self.image_size is None else upsample_map(amap, self.image_size)).float().cpu())
         maps = torch.cat(maps)
         return maps, image_score(maps, self.top_fraction)
 
@@ -302,6 +312,8 @@ class FeatureMapDetector:
         """Write parameters, model config and weights (with the WT statistics) atomically; read with ``load``."""
         self._check_fitted()
         params = {**self.get_params(), "channel_mult": list(self.channel_mult)}
+        if isinstance(self.image_size, tuple):
+            params["image_size"] = list(self.image_size)
         payload = {
             "params": dumps_config(params),
             "model_config": dumps_config(self.model_.config),
