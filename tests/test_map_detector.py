@@ -146,6 +146,37 @@ def test_fit_accepts_arrays_and_iterables_of_batches_with_the_same_result():
     assert a.train_config().epochs == 1 and a.train_config().batch_size == 8
 
 
+def test_a_dataset_is_handed_to_the_trainer_as_it_is(monkeypatch):
+    from wtflow.detectors import maps
+    from wtflow.trainer import TrainResult
+
+    seen = {}
+
+    def fake_train(model, data, config, resume=None):
+        seen.update(model=model, data=data, config=config, resume=resume)
+        return TrainResult(step_loss=[1.0])
+
+    monkeypatch.setattr(maps, "train", fake_train)
+
+    class Maps(torch.utils.data.Dataset):
+        def __init__(self, x):
+            self.x = x
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return self.x[i]
+
+    data = Maps(_normal_maps(6, 11))
+    det = wtflow.FeatureMapDetector(**{**SMALL, "epochs": 3}).fit(data, resume="ckpt/last.pt")
+    assert seen["data"] is data and seen["resume"] == "ckpt/last.pt"
+    assert seen["model"].event_shape == (4, 8, 8) and det.event_shape_ == (4, 8, 8)
+    assert seen["config"].epochs == 3 and seen["config"].lr == 3e-3 and seen["config"].device == "cpu"
+    with pytest.raises(ValueError, match=r"Dataset of \(C, H, W\) tensors, got item 0 of tuple"):
+        wtflow.FeatureMapDetector(**SMALL).fit(torch.utils.data.TensorDataset(_normal_maps(2, 0)))
+
+
 def test_bad_input_gets_clear_errors(fitted):
     with pytest.raises(NotFittedError, match="not fitted"):
         wtflow.FeatureMapDetector().decision_function(torch.zeros(1, 4, 8, 8))
