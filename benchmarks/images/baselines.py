@@ -30,7 +30,15 @@ from tqdm.auto import tqdm
 from wtflow.detectors.preprocessing import ledoit_wolf
 from wtflow.scores import TOP_FRACTION, image_score
 
-__all__ = ["AGGREGATIONS", "GaussianBaseline", "PatchCoreBaseline", "aggregate_maps", "greedy_coreset", "upsample_maps"]
+__all__ = [
+    "AGGREGATIONS",
+    "GaussianBaseline",
+    "PatchCoreBaseline",
+    "aggregate_maps",
+    "greedy_coreset",
+    "nearest_distances",
+    "upsample_maps",
+]
 
 AGGREGATIONS = ("top", "max")
 

@@ -180,8 +180,9 @@ class FeatureExtractor:
             self._shapes[size] = tuple(self._forward(dummy).shape[1:])
         return self._shapes[size]
 
-    def extract(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Feature maps of RGB images (B, 3, H, W) in [0, 1] -> (B, C, h, w) float32 on the CPU."""
+    def extract(self, images: torch.Tensor | np.ndarray, to_cpu: bool = True) -> torch.Tensor:
+        """Feature maps of RGB images (B, 3, H, W) in [0, 1] -> (B, C, h, w) float32, on the CPU unless
+        ``to_cpu=False`` (then on the extractor's device)."""
         images = torch.as_tensor(images)
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
@@ -193,10 +194,11 @@ class FeatureExtractor:
             raise ValueError(
                 f"images must lie in [0, 1], got values in [{float(images.min()):.3g}, {float(images.max()):.3g}]"
             )
-        out = [self._forward(chunk.to(self.device, torch.float32)).cpu() for chunk in images.split(self.batch_size)]
+        out = [self._forward(chunk.to(self.device, torch.float32)) for chunk in images.split(self.batch_size)]
         if not out:
             return torch.empty(0, *self.event_shape(tuple(images.shape[-2:])))
-        return torch.cat(out)
+        out = torch.cat(out)
+        return out.cpu() if to_cpu else out
 
 
 def dataset_digest(files: Iterable[str | os.PathLike]) -> str:
