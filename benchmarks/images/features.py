@@ -138,6 +138,10 @@ class FeatureExtractor:
             "std": list(self.backbone.std),
         }
 
+    def store_key(self, resolution: int | tuple[int, int], files: Iterable[str | os.PathLike]) -> str:
+        """``feature_store_key`` of this extractor's features of ``files`` at ``resolution``."""
+        return feature_store_key(self.backbone.name, self.layers, self.backbone.digest, resolution, files, self.pool)
+
     @torch.inference_mode()
     def _forward(self, images: torch.Tensor) -> torch.Tensor:
         outputs: dict[str, torch.Tensor] = {}

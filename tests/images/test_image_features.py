@@ -110,6 +110,13 @@ def test_feature_store_key_changes_with_every_field(tmp_path):
     ]
     keys = {feature_store_key(**{**base, **v}) for v in variants}
     assert len(keys) == len(variants) and key not in keys
+    extractor = FeatureExtractor(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1)), layer="0", device="cpu")
+    own = extractor.store_key(64, files)
+    assert own == feature_store_key("Sequential", ["0"], extractor.backbone.digest, 64, files)
+    with torch.no_grad():
+        extractor.model[0].bias += 1  # other weights, other key (the digest is taken when first asked for)
+    other = FeatureExtractor(extractor.model, layer="0", device="cpu").store_key(64, files)
+    assert other != own
     os.utime(files[1], ns=(0, 123))
     assert feature_store_key(**base) != key
     with pytest.raises(FileNotFoundError, match="missing.png"):
