@@ -59,11 +59,18 @@ def default_setting(device: torch.device) -> dict:
     return dict(CUDA_DEFAULT if device.type == "cuda" else CPU_DEFAULT)
 
 
-def timed_median(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
-    """Median wall time of ``fn()`` in milliseconds after ``warmup`` untimed calls (CUDA events on CUDA)."""
+def timed_median(
+    fn: Callable[[], object], device: torch.device, repeats: int, warmup: int
+) -> tuple[float, float | None]:
+    """Median wall time of ``fn()`` in ms after ``warmup`` untimed calls (CUDA events on CUDA), and on the
+    CPU also the median process CPU time in ms (None on CUDA).
+
+    With one thread the CPU time is the compute the call needs whatever else runs on the machine, while
+    wall time grows when other processes take the cores; ratios of CPU times stay meaningful then.
+    """
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -72,12 +79,13 @@ def timed_median(fn: Callable[[], object], device: torch.device, repeats: int, w
             fn()
             end.record()
             torch.cuda.synchronize(device)
-            times.append(start.elapsed_time(end))
+            wall.append(start.elapsed_time(end))
         else:
-            begin = time.perf_counter()
+            begin, begin_cpu = time.perf_counter(), time.process_time()
             fn()
-            times.append(1e3 * (time.perf_counter() - begin))
-    return statistics.median(times)
+            wall.append(1e3 * (time.perf_counter() - begin))
+            cpu.append(1e3 * (time.process_time() - begin_cpu))
+    return statistics.median(wall), (statistics.median(cpu) if cpu else None)
 
 
 def _flow_model(nc: int, map_shape: Sequence[int], device: torch.device) -> FlowModel:
@@ -100,25 +108,58 @@ def count_unet_parameters(nc: int, map_shape: Sequence[int]) -> int:
 def flow_latency(
     model: FlowModel, x: torch.Tensor, device: torch.device, repeats: int, warmup: int, steps: Sequence[int] = (1, 20)
 ) -> dict:
-    """Median milliseconds of one bare U-Net forward and of K-step scoring on batch ``x``, and their ratios."""
+    """Median ms of one bare U-Net forward (``bare``) and of K-step scoring (``k1``, ``k20``) on batch ``x``,
+    and the ratios k1 / bare and k20 / k1; on the CPU also the same in process CPU time (``*_cpu``)."""
     t = torch.full((x.shape[0],), model.t_min, device=device)
     x_0 = model.map_data(x)
-    row = {"bare_ms": timed_median(lambda: model.velocity(x_0, t), device, repeats, warmup)}
+    calls = {"bare": (lambda: model.velocity(x_0, t), repeats, warmup)}
     for k in steps:
-        # K = 20 costs about 20 forwards: fewer repeats keep the run short without changing the median much.
-        reps = repeats if k == 1 else max(3, repeats // 4)
-        row[f"k{k}_ms"] = timed_median(lambda k=k: _score(model, x, k), device, reps, min(warmup, 2))
-    row["k1_over_bare"] = row["k1_ms"] / row["bare_ms"]
-    if 20 in steps:
-        row["k20_over_k1"] = row["k20_ms"] / row["k1_ms"]
+        # K = 20 costs about 20 forwards: fewer repeats keep the run short.
+        calls[f"k{k}"] = (lambda k=k: _score(model, x, k), repeats if k == 1 else max(3, repeats // 4), min(warmup, 2))
+    row = {}
+    for name, (fn, reps, warm) in calls.items():
+        row[f"{name}_ms"], cpu_ms = timed_median(fn, device, reps, warm)
+        if cpu_ms is not None:
+            row[f"{name}_cpu_ms"] = cpu_ms
+    for clock, tag in (("ms", ""), ("cpu_ms", "_cpu")):
+        if f"k1_{clock}" in row:
+            row[f"k1_over_bare{tag}"] = row[f"k1_{clock}"] / row[f"bare_{clock}"]
+            if f"k20_{clock}" in row:
+                row[f"k20_over_k1{tag}"] = row[f"k20_{clock}"] / row[f"k1_{clock}"]
     return row
 
 
+def _status_kib(field: str) -> int | None:
+    """A ``VmRSS`` / ``VmHWM`` line of /proc/self/status in KiB (None where there is no /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the process's peak-RSS mark (Linux >= 4.0: write 5 to /proc/self/clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def _child(kind: str, nc: int, map_shape: Sequence[int], device: torch.device, batch: int) -> dict:
-    """Run in a fresh process: one training step (kind "train") or K = 1 scoring ("test"); peak memory."""
+    """Run in a fresh process: one training step (kind "train") or K = 1 scoring ("test"); peak memory.
+
+    On the CPU the peak resident set is measured from just before the model is built (the peak mark is
+    reset there, so the transient peak of importing torch does not count); ``rss_before_gib`` is the
+    resident set at that point. Without /proc, ``ru_maxrss`` (peak since the process started) is used.
+    """
     torch.manual_seed(0)
     x = torch.relu(torch.randn(batch, *map_shape)).to(device)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before_kib = _status_kib("VmRSS")
+    exact = before_kib is not None and _reset_peak_rss()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model = _flow_model(nc, map_shape, device)
@@ -134,7 +175,8 @@ def _child(kind: str, nc: int, map_shape: Sequence[int], device: torch.device, b
     else:
         with torch.no_grad():
             _score(model, x, 1)
-    out = {"rss_before_gib": before / 2**30, "rss_peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    peak_kib = _status_kib("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"rss_before_gib": (before_kib or 0) / 2**20, "rss_peak_gib": peak_kib / 2**20, "peak_reset": exact}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         out["cuda_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
@@ -152,12 +194,19 @@ def measure_memory(kind: str, nc: int, map_shape: Sequence[int], device: torch.d
 
 
 def _end_to_end(extractor, model: FlowModel, resolution: int, device, repeats: int, warmup: int) -> dict:
+    """Backbone latency and images per second (backbone + flow + score) at batch 1, by wall time and, on
+    the CPU, per second of process CPU time."""
     image = torch.rand(1, 3, resolution, resolution, generator=torch.Generator().manual_seed(0))
-    out = {"backbone_ms": timed_median(lambda: extractor.extract(image), device, repeats, warmup)}
+    out = {}
+    out["backbone_ms"], cpu_ms = timed_median(lambda: extractor.extract(image), device, repeats, warmup)
+    if cpu_ms is not None:
+        out["backbone_cpu_ms"] = cpu_ms
     for k in (1, 20):
         reps = repeats if k == 1 else max(3, repeats // 4)
-        ms = timed_median(lambda k=k: _score(model, extractor.extract(image, to_cpu=False), k), device, reps, 1)
+        ms, cpu_ms = timed_median(lambda k=k: _score(model, extractor.extract(image, to_cpu=False), k), device, reps, 1)
         out[f"fps_k{k}"] = 1e3 / ms
+        if cpu_ms is not None:
+            out[f"fps_k{k}_cpu"] = 1e3 / cpu_ms
     return out
 
 
@@ -227,18 +276,30 @@ COLUMNS = [
     ("train_rss_before_gib", "RSS before model GiB", "{:.2f}"),
     ("cpu_share", "CPU time / wall", "{:.2f}"),
 ]
+# On the CPU, the same figures in process CPU time (robust to other processes sharing the cores).
+CPU_TIME_COLUMNS = [
+    ("nc", "NC", "{}"),
+    ("bare_cpu_ms", "U-Net fwd CPU ms", "{:.2f}"),
+    ("k1_cpu_ms", "K=1 CPU ms", "{:.2f}"),
+    ("k20_cpu_ms", "K=20 CPU ms", "{:.1f}"),
+    ("k1_over_bare_cpu", "K=1/fwd", "{:.3f}"),
+    ("k20_over_k1_cpu", "K=20/K=1", "{:.2f}"),
+    ("backbone_cpu_ms", "backbone CPU ms", "{:.2f}"),
+    ("fps_k1_cpu", "img per CPU s K=1", "{:.2f}"),
+    ("fps_k20_cpu", "img per CPU s K=20", "{:.2f}"),
+]
 
 
-def format_row(row: dict) -> str:
-    """One markdown table row of ``row`` in the order of ``COLUMNS`` ("-" for figures not measured)."""
-    cells = [fmt.format(row[key]) if key in row else "-" for key, _, fmt in COLUMNS]
+def format_row(row: dict, columns: Sequence[tuple[str, str, str]] = COLUMNS) -> str:
+    """One markdown table row of ``row`` in the order of ``columns`` ("-" for figures not measured)."""
+    cells = [fmt.format(row[key]) if key in row else "-" for key, _, fmt in columns]
     return "| " + " | ".join(cells) + " |"
 
 
-def format_table(rows: Sequence[dict]) -> str:
+def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]] = COLUMNS) -> str:
     """Markdown table of the rows."""
-    header = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    return "\n".join([header, "|" + "---|" * len(COLUMNS), *map(format_row, rows)])
+    header = "| " + " | ".join(title for _, title, _ in columns) + " |"
+    return "\n".join([header, "|" + "---|" * len(columns), *(format_row(row, columns) for row in rows)])
 
 
 def _csv(rows: Sequence[dict]) -> str:
@@ -297,7 +358,12 @@ def main(argv: list[str] | None = None) -> int:
         progress=lambda line: print(line, flush=True),
     )
     notes = [f"paper Table IX (RTX 3090, (1024, 16, 16)?): NC {nc}: {text}" for nc, text in PAPER.items()]
-    report = "\n".join(head + [format_table(rows), "", *notes]) + "\n"
+    tables = [format_table(rows)]
+    if device.type == "cpu":
+        tables += ["", "In process CPU time (one thread: the compute, whatever else runs):", ""]
+        tables += [format_table(rows, CPU_TIME_COLUMNS)]
+        print("\n".join(tables[1:]), flush=True)
+    report = "\n".join(head + tables + ["", *notes]) + "\n"
     if args.out:
         out = Path(args.out)
         write_text_atomic(out / "bench.md", report)
