@@ -161,7 +161,7 @@ def _projected(bank: Tensor, dim: int | None, seed: int) -> Tensor:
         return bank
     generator = torch.Generator().manual_seed(seed)
     projection = torch.randn(bank.shape[1], dim, generator=generator) / math.sqrt(dim)  # Johnson-Lindenstrauss
-    return bank @ projection
+    return bank @ projection.to(bank.device)
 
 
 def greedy_coreset(
@@ -184,7 +184,7 @@ def greedy_coreset(
     chosen = torch.empty(k, dtype=torch.long)
     chosen[0] = int(torch.randint(m, (1,), generator=generator))
     sq_norms = points.pow(2).sum(1)
-    min_sq = torch.full((m,), math.inf)
+    min_sq = torch.full((m,), math.inf, device=bank.device)
     for i in tqdm(range(1, k), desc="coreset", disable=not progress, mininterval=1.0):
         last = points[chosen[i - 1]]
         # ||a - b||^2 = |a|^2 + |b|^2 - 2 a.b: one matrix-vector product per step.
@@ -199,10 +199,10 @@ def nearest_distances(queries: Tensor, bank: Tensor, max_block_elements: int = 2
     most ``max_block_elements`` distances (64 MiB of float32 by default)."""
     q_chunk = max(1, min(queries.shape[0], max_block_elements // max(1, min(bank.shape[0], 4096))))
     m_chunk = max(1, max_block_elements // q_chunk)
-    out = torch.empty(queries.shape[0])
+    out = torch.empty(queries.shape[0], device=queries.device)
     for qs in range(0, queries.shape[0], q_chunk):
         q = queries[qs : qs + q_chunk]
-        best = torch.full((q.shape[0],), math.inf)
+        best = torch.full((q.shape[0],), math.inf, device=queries.device)
         for ms in range(0, bank.shape[0], m_chunk):
             best = torch.minimum(best, torch.cdist(q, bank[ms : ms + m_chunk]).amin(dim=1))
         out[qs : qs + q_chunk] = best
@@ -219,6 +219,7 @@ class PatchCoreBaseline:
         seed: seed of the projection and the first coreset point.
         aggregation, top_fraction: image score from the map (see ``aggregate_maps``).
         progress: progress bar over the coreset selection.
+        device: where the bank is kept and searched (``"cuda"`` speeds up the coreset and the search).
     """
 
     def __init__(
@@ -230,6 +231,7 @@ class PatchCoreBaseline:
         aggregation: str = "top",
         top_fraction: float = TOP_FRACTION,
         progress: bool = False,
+        device: str | torch.device = "cpu",
     ):
         if not (isinstance(patch_size, int) and patch_size >= 1 and patch_size % 2 == 1):
             raise ValueError(f"patch_size must be an odd positive integer, got {patch_size!r}")
@@ -243,6 +245,7 @@ class PatchCoreBaseline:
             seed,
         )
         self.aggregation, self.top_fraction, self.progress = aggregation, top_fraction, progress
+        self.device = torch.device(device)
 
     def _patches(self, maps: Tensor) -> Tensor:
         if self.patch_size > 1:
@@ -255,7 +258,7 @@ class PatchCoreBaseline:
         """Build the memory bank (k, C) from (N, C, h, w) maps of normal images."""
         train_maps = _check_maps("train_maps", train_maps)
         self.in_channels, self.grid = train_maps.shape[1], tuple(train_maps.shape[2:])
-        patches = self._patches(train_maps)
+        patches = self._patches(train_maps.to(self.device))
         index = greedy_coreset(patches, self.coreset_ratio, self.projection_dim, self.seed, self.progress)
         self.bank = patches[index].contiguous()
         return self
@@ -265,7 +268,7 @@ class PatchCoreBaseline:
         if not hasattr(self, "bank"):
             raise RuntimeError("PatchCoreBaseline.score_maps called before fit")
         test_maps = _check_maps("test_maps", test_maps, self.in_channels, self.grid)
-        dist = nearest_distances(self._patches(test_maps), self.bank)
+        dist = nearest_distances(self._patches(test_maps.to(self.device)), self.bank).cpu()
         return dist.reshape(test_maps.shape[0], *self.grid)
 
     def score(self, test_maps: Tensor) -> tuple[Tensor, Tensor]:
