@@ -142,7 +142,9 @@ class FeatureExtractor:
         """``feature_store_key`` of this extractor's features of ``files`` at ``resolution``."""
         return feature_store_key(self.backbone.name, self.layers, self.backbone.digest, resolution, files, self.pool)
 
-    @torch.inference_mode()
+    # no_grad rather than inference_mode: inference tensors could not be saved for backward when a
+    # caller trains on the maps directly.
+    @torch.no_grad()
     def _forward(self, images: torch.Tensor) -> torch.Tensor:
         outputs: dict[str, torch.Tensor] = {}
         modules = dict(self.model.named_modules())

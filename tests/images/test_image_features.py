@@ -46,6 +46,9 @@ def test_hooked_stage_equals_timm_features_only(resnet18):
     with torch.no_grad():
         expected = reference.eval()((images - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1))[0]
     torch.testing.assert_close(fmaps, expected)
+    # The maps can be trained on directly (not inference-mode tensors).
+    weight = torch.ones(1, requires_grad=True)
+    torch.nn.functional.layer_norm(fmaps * weight, fmaps.shape[1:]).square().sum().backward()
 
 
 def test_several_stages_and_pooling(resnet18):
