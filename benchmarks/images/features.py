@@ -2,10 +2,12 @@
 
 A stage is chosen by its module name in timm's ``feature_info`` (``"layer3"`` of a ResNet, ``"blocks.4"``
 of an EfficientNet); its output is taken with a forward hook and the forward pass stops there, so the
-later stages cost nothing. Several stages are resized to the first one's grid (bilinear) and
-concatenated along channels; ``pool=k`` averages k x k blocks afterwards. Weights come from
-``benchmarks.backbones.load_backbone`` (offline EfficientNet-Lite0, timm hub, a local file, an
-``nn.Module`` or random initialisation).
+later stages cost nothing. The whole model is kept rather than timm's ``features_only`` wrapper so that
+every weight source serves unchanged (weights loaded by position, a user's ``nn.Module``); the hooked
+output equals ``features_only`` with the matching ``out_indices`` (tested). Several stages are resized to
+the first one's grid (bilinear) and concatenated along channels; ``pool=k`` averages k x k blocks
+afterwards. Weights come from ``benchmarks.backbones.load_backbone`` (offline EfficientNet-Lite0, timm
+hub, a local file, an ``nn.Module`` or random initialisation).
 
 Map size of the paper's setting. The paper states 512 x 512 inputs and "the output from the third
 residual stage" of WideResNet-50 (paper text lines 302 and 911 of
