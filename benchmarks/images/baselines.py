@@ -102,6 +102,7 @@ class GaussianBaseline:
         seed: seed of the channel subset.
         aggregation, top_fraction: image score from the map (see ``aggregate_maps``).
         position_chunk: positions whose (d, d) precisions are formed at once while scoring.
+        progress: progress bar over the positions while fitting.
     """
 
     def __init__(
@@ -111,12 +112,14 @@ class GaussianBaseline:
         aggregation: str = "top",
         top_fraction: float = TOP_FRACTION,
         position_chunk: int = 64,
+        progress: bool = False,
     ):
         if channels is not None and not (isinstance(channels, int) and channels >= 1):
             raise ValueError(f"channels must be a positive integer or None, got {channels!r}")
         aggregate_maps(torch.zeros(1, 1, 1), aggregation, top_fraction)  # validates both
         self.channels, self.seed = channels, seed
         self.aggregation, self.top_fraction, self.position_chunk = aggregation, top_fraction, position_chunk
+        self.progress = progress
 
     def fit(self, train_maps: Tensor) -> GaussianBaseline:
         """Fit on (N, C, h, w) maps of normal images; stores mean (h w, d) and precision (h w, d, d) float32."""
@@ -131,7 +134,7 @@ class GaussianBaseline:
         d = len(index)
         self.mean = patches.double().mean(dim=0).T.float()  # (h w, d)
         self.precision = torch.empty(h * w, d, d)
-        for p in range(h * w):
+        for p in tqdm(range(h * w), desc="gaussian fit", disable=not self.progress, mininterval=1.0):
             cov, _ = ledoit_wolf(patches[:, :, p].double().numpy())
             if not np.trace(cov) > 0:  # every training patch equal here: Euclidean distance to the mean
                 cov = np.eye(d)

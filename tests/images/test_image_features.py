@@ -171,6 +171,6 @@ def test_extract_to_store_with_the_real_feature_store(resnet18, tmp_path):
     images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(4))
     store = extract_to_store(resnet18, images.split(3), tmp_path / "s", 4, progress=False)
     assert isinstance(store, store_module.FeatureStore)
-    if hasattr(store, "__getitem__"):  # the brief fixes create/write/finalize/open only; reading is the store's
-        loaded = torch.as_tensor(np.asarray(store[0:4]), dtype=torch.float32)
-        torch.testing.assert_close(loaded, resnet18.extract(images), rtol=1e-2, atol=1e-2)  # float16 storage
+    loaded = torch.stack([torch.as_tensor(store[i], dtype=torch.float32) for i in range(4)])
+    torch.testing.assert_close(loaded, resnet18.extract(images), rtol=1e-2, atol=1e-2)  # float16 storage
+    assert store.meta["backbone"] == "resnet18" and store.meta["resolution"] == [32, 32]
