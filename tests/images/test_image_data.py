@@ -197,3 +197,13 @@ def test_resizing_image_and_mask(tmp_path):
     small = read_mask([tmp_path / "half.png"], 4, expected_size=(10, 20))
     assert small.tolist() == [[False, False, True, True]] * 4
     assert read_mask([], (3, 5)).shape == (3, 5) and not read_mask([], 3).any()
+
+
+def test_unsupported_image_format_is_refused_and_text_files_ignored(trees, tmp_path):
+    root = _copy(trees, "mvtec", tmp_path)
+    good = root / "alpha" / "train" / "good"
+    (good / "README.txt").write_text("notes")
+    assert len(load_split("mvtec", root, "alpha", "train")) == 4
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(good / "extra.gif")
+    with pytest.raises(ImageDataError, match="unsupported image format.*extra.gif"):
+        load_split("mvtec", root, "alpha", "train")

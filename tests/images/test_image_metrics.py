@@ -9,6 +9,7 @@ from benchmarks.images.metrics import (
     connected_regions,
     f1_max,
     image_auroc,
+    image_metrics,
     pixel_auroc,
     pixel_f1_max,
     pro_curve,
@@ -110,6 +111,10 @@ def test_exact_metrics_match_a_brute_force_threshold_sweep(seed):
     image_scores, image_labels = maps.max(axis=(1, 2)), masks.any(axis=(1, 2)).astype(int)
     assert image_auroc(image_scores, image_labels) == pytest.approx(_brute_force_auroc(image_scores, image_labels))
     assert f1_max(image_scores, image_labels) == pytest.approx(_brute_force_f1(image_scores, image_labels))
+    assert image_metrics(image_scores, image_labels) == {
+        "image_auroc": image_auroc(image_scores, image_labels),
+        "image_f1_max": f1_max(image_scores, image_labels),
+    }
 
 
 def test_score_bins_are_monotone_over_signs_and_magnitudes():

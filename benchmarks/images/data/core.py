@@ -76,10 +76,21 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def list_images(folder: Path, what: str) -> list[Path]:
-    """Sorted image files (``IMAGE_EXTENSIONS``, any case; hidden files ignored) directly inside ``folder``;
-    ``ImageDataError`` if the folder is missing or holds no image."""
+    """Sorted image files (``IMAGE_EXTENSIONS``, any case) directly inside ``folder``; hidden files and non-image
+    files (e.g. ``.txt``) are ignored, but an image in a format outside ``IMAGE_EXTENSIONS`` (e.g. ``.webp``)
+    raises rather than being skipped. ``ImageDataError`` also if the folder is missing or holds no image."""
+    from PIL import Image
+
     require_dir(folder, what)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and _is_image_name(p.name))
+    visible = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    known = Image.registered_extensions()
+    other_images = sorted(p for p in visible if p.suffix.lower() in known and not _is_image_name(p.name))
+    if other_images:
+        raise ImageDataError(
+            f"{what}: unsupported image format in {folder} (supported: {', '.join(IMAGE_EXTENSIONS)}), "
+            f"first: {_first(other_images)}"
+        )
+    files = sorted(p for p in visible if _is_image_name(p.name))
     if not files:
         raise ImageDataError(f"empty {what}: no image ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
     return files
