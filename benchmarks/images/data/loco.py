@@ -84,7 +84,9 @@ def defect_regions(sample: Sample, size: tuple[int, int] | None = None) -> list[
 
     The mask's non-zero value selects its ``DefectSpec``; a relative threshold is multiplied by the region's area.
     At another ``size`` than the original, regions are resized by nearest neighbour and absolute thresholds are
-    scaled by the area ratio so that the same fraction of the defect saturates.
+    scaled by the area ratio so that the same fraction of the defect saturates. A threshold larger than the
+    region's area is capped at the area (it could never be reached; anomalib's sPRO draft, PR #1686, does the
+    same), so every defect can count as fully found.
     """
     from PIL import Image
 
