@@ -207,3 +207,13 @@ def test_unsupported_image_format_is_refused_and_text_files_ignored(trees, tmp_p
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(good / "extra.gif")
     with pytest.raises(ImageDataError, match="unsupported image format.*extra.gif"):
         load_split("mvtec", root, "alpha", "train")
+
+
+def test_loco_saturation_above_the_area_is_capped(trees, tmp_path):
+    root = _copy(trees, "loco", tmp_path)
+    config = json.loads((root / "alpha" / "defects_config.json").read_text())
+    config[0]["saturation_threshold"] = 10_000  # pixel value 255, absolute: larger than any tiny defect
+    (root / "alpha" / "defects_config.json").write_text(json.dumps(config))
+    sample = next(s for s in load_split("loco", root, "alpha", "test") if s.label)
+    region, saturation = defect_regions(sample)[0]
+    assert saturation == region.sum() > 0
