@@ -3,6 +3,9 @@
 The CSV has the columns ``object,split,label,image,mask`` with paths relative to the dataset root, e.g.
 ``candle,test,anomaly,candle/Data/Images/Anomaly/000.JPG,candle/Data/Masks/Anomaly/000.png``. Raw masks hold
 class values rather than 0/255; they are binarised on reading (any non-zero is anomalous).
+
+A tree already converted by VisA's ``prepare_data.py`` (``visa_pytorch/<object>/{train/good, test/good, test/bad,
+ground_truth/bad}``) is in the MVTec AD layout: read it with the ``mvtec`` reader.
 """
 
 from __future__ import annotations
