@@ -4,9 +4,10 @@ Decoding rules (one place, so that every layout behaves the same):
 
 - Images are forced to RGB. 8-bit grey (``L``, ``1``) is repeated over the three channels; palette (``P``) and
   ``CMYK`` images are converted by PIL; 16-bit grey (PIL modes ``I;16*`` and ``I`` with values in [0, 65535]) is
-  divided by 65535 and repeated over channels. An alpha channel (``RGBA``, ``LA``, ``PA``) is dropped only when it
-  is fully opaque; a transparent pixel raises ``ImageDataError`` because compositing needs a background colour the
-  user must choose. Float images (mode ``F``) raise.
+  divided by 65535 and repeated over channels; 16-bit colour PNGs are decoded by PIL to 8 bits per channel. An
+  alpha channel (``RGBA``, ``LA``, ``PA``) is dropped only when it is fully opaque; a transparent pixel raises
+  ``ImageDataError`` because compositing needs a background colour the user must choose. Float images (mode ``F``)
+  raise.
 - Masks: any non-zero pixel is anomalous (0/255, 0/1 and VisA's class-valued masks behave the same). A mask whose
   size differs from its image's raises; resizing uses nearest neighbour so masks stay exact.
 - Every error names the file.
