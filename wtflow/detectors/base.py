@@ -258,6 +258,12 @@ class BaseDetector:
         prep = fit_preprocessor(X, self.preprocessing)
         self.mean_, self.scale_, self.whitener_ = prep.mean, prep.scale, prep.whitener
 
+    def preprocess(self, X: Any) -> np.ndarray:
+        """The fitted input preprocessing applied to ``X`` (n, d) -> (n, d) float64 (what the model sees)."""
+        self._check_fitted()
+        X = check_array(X, "X", n_features=self.n_features_in_, owner=type(self).__name__)
+        return Preprocessor(self.mean_, self.scale_, self.whitener_)(X)
+
     def _preprocess(self, X: np.ndarray) -> torch.Tensor:
         """(n, d) float64 -> (n, d) float32 tensor on the CPU, with the training statistics."""
         prep = Preprocessor(self.mean_, self.scale_, self.whitener_)
