@@ -12,7 +12,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 0. Primer: flow matching in 2-D from scratch
 #
