@@ -23,19 +23,24 @@ from .cli import load_datasets
 
 __all__ = ["CHECK_METHODS", "flag_rates", "main"]
 
-CHECK_METHODS = {
-    "RFM-W": {"preprocessing": "whiten"},
-    "RFM": {},
+# name -> (detector class in wtflow, constructor arguments)
+CHECK_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "RFM-W": ("RFM", {"preprocessing": "whiten"}),
+    "RFM": ("RFM", {}),
+    "WTFlow-LN": ("WTFlow", {"wt": "layernorm"}),
 }
 
 
-def flag_rates(split: Split, contamination: float = 0.1, seed: int = 0, **params: Any) -> dict[str, float]:
-    """Fractions of test normals / anomalies flagged under both thresholds for ``wtflow.RFM(**params)``.
+def flag_rates(
+    split: Split, kind: str = "RFM", contamination: float = 0.1, seed: int = 0, **params: Any
+) -> dict[str, float]:
+    """Fractions of test normals / anomalies flagged under both thresholds for ``wtflow.<kind>(**params)``.
 
     Returns keys ``normals_train``, ``anomalies_train`` (threshold from training scores) and
     ``normals_cross_fit``, ``anomalies_cross_fit`` (the cross-fitted ``threshold_``).
     """
-    det = wtflow.RFM(calibration="cross-fit", contamination=contamination, seed=seed, device="cpu", **params)
+    klass = getattr(wtflow, kind)
+    det = klass(calibration="cross-fit", contamination=contamination, seed=seed, device="cpu", **params)
     det.fit(split.X_train)
     scores = det.decision_function(split.X_test)
     normal, anomalous = split.y_test == 0, split.y_test == 1
@@ -66,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     print("category | method | normals flagged (train / cross-fit) | anomalies flagged (train / cross-fit)")
     for ds in datasets:
         split = one_class_split(ds, args.seed)
-        for method, params in CHECK_METHODS.items():
-            r = flag_rates(split, args.contamination, args.seed, **params)
+        for method, (kind, params) in CHECK_METHODS.items():
+            r = flag_rates(split, kind, args.contamination, args.seed, **params)
             print(
                 f"{ds.name} | {method} | {r['normals_train']:.3f} / {r['normals_cross_fit']:.3f} | "
                 f"{r['anomalies_train']:.3f} / {r['anomalies_cross_fit']:.3f}",

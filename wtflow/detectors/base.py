@@ -301,10 +301,12 @@ class BaseDetector:
         params = self.get_params() | {"calibration": "train", "verbose": False}
         params = {key: value for key, value in params.items() if key in self._get_param_names()}
 
-        def fit_and_score(X_fit: np.ndarray, X_held_out: np.ndarray) -> np.ndarray:
-            return type(self)(**params).fit(X_fit).decision_function(X_held_out)
+        def fit_and_score(X_fit: np.ndarray, X_held_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            fold = type(self)(**params).fit(X_fit)
+            return fold.decision_scores_, fold.decision_function(X_held_out)
 
-        return cross_fit_scores(fit_and_score, X, self.calibration_folds, seed=int(getattr(self, "seed", 0)))
+        seed = int(getattr(self, "seed", 0))
+        return cross_fit_scores(fit_and_score, X, self.decision_scores_, self.calibration_folds, seed=seed)
 
     def _process_decision_scores(self) -> None:
         """threshold_ = (1 - contamination) quantile of calibration_scores_; labels_ = decision_scores_ > threshold_."""

@@ -2,13 +2,16 @@
 
 Why calibrate: a detector scores its own training samples lower than unseen normals (the network and, with
 ``preprocessing="whiten"``, the covariance are fitted on them), so the ``1 - contamination`` quantile of the
-training scores flags more unseen normals than ``contamination`` says. Cross-fitting gives every training
-sample a score from a model that did not see it: split the n training samples into k folds, fit a copy of
-the detector (same parameters, its own preprocessing) on k - 1 folds and score the held-out fold. The
-threshold is the ``1 - contamination`` quantile of these out-of-fold scores (the cross-conformal recipe).
-The main model, and hence every score and ranking, is the one fitted on all n samples; only the threshold
-uses the fold models, which are discarded. Fold models see (k - 1) / k of the data, so their held-out scores
-are, if anything, slightly pessimistic: the flagged fraction of unseen normals errs below ``contamination``.
+training scores flags more unseen normals than ``contamination`` says.
+
+Cross-fitting: split the n training samples into k folds, fit a copy of the detector (same parameters, its own
+preprocessing) on k - 1 folds and score the held-out fold, so every training sample gets a score from a model
+that did not see it. Each fitted network has its own score scale, though: two fits on nearly the same data can
+differ by more than the optimism being measured. So a held-out score is not used as it is but relative to its
+fold model's own training scores, z = (s - median) / IQR, and mapped onto the main model's training scores with
+their median and IQR (an affine transfer; ``transfer_scores``). ``threshold_`` is the ``1 - contamination``
+quantile of these transferred out-of-fold scores. The main model, and hence every score and ranking, is the one
+fitted on all n samples; the fold models only set the threshold and are discarded.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-__all__ = ["CALIBRATIONS", "cross_fit_scores", "exceed_confidence", "fold_indices", "torch_threads"]
+__all__ = [
+    "CALIBRATIONS",
+    "cross_fit_scores",
+    "exceed_confidence",
+    "fold_indices",
+    "robust_scale",
+    "torch_threads",
+    "transfer_scores",
+]
 
 CALIBRATIONS = ("cross-fit", "train")
 
@@ -30,12 +41,32 @@ def fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
     return [np.sort(part) for part in np.array_split(order, folds)]
 
 
-def cross_fit_scores(
-    fit_and_score: Callable[[np.ndarray, np.ndarray], np.ndarray], X: np.ndarray, folds: int, seed: int
-) -> np.ndarray:
-    """Out-of-fold scores (n,) of X (n, d): ``fit_and_score(X_train, X_held_out)`` for each of ``folds`` folds.
+def robust_scale(scores: np.ndarray) -> tuple[float, float]:
+    """(median, interquartile range) of (n,) scores; the range falls back to max - min, then to 1, when it is 0."""
+    q25, median, q75 = np.percentile(scores, [25.0, 50.0, 75.0])
+    spread = float(q75 - q25) or float(np.ptp(scores)) or 1.0
+    return float(median), spread
 
-    ``fit_and_score`` fits a fresh detector on its first argument and returns the scores of its second.
+
+def transfer_scores(scores: np.ndarray, source_train: np.ndarray, target_train: np.ndarray) -> np.ndarray:
+    """Map ``scores`` of one model onto another's scale: standardise by the source model's training scores
+    (median, IQR), then undo that with the target model's. (m,), (n_s,), (n_t,) -> (m,)."""
+    s_median, s_spread = robust_scale(source_train)
+    t_median, t_spread = robust_scale(target_train)
+    return t_median + (np.asarray(scores, dtype=np.float64) - s_median) / s_spread * t_spread
+
+
+def cross_fit_scores(
+    fit_and_score: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    X: np.ndarray,
+    train_scores: np.ndarray,
+    folds: int,
+    seed: int,
+) -> np.ndarray:
+    """Out-of-fold scores (n,) of X (n, d) on the scale of the main model's ``train_scores`` (n,).
+
+    ``fit_and_score(X_fit, X_held_out)`` fits a fresh detector on ``X_fit`` and returns (its training scores,
+    the scores of ``X_held_out``); each fold's held-out scores are mapped with ``transfer_scores``.
     """
     n = X.shape[0]
     if folds < 2 or n < 2 * folds:
@@ -47,7 +78,8 @@ def cross_fit_scores(
     for held_out in fold_indices(n, folds, seed):
         keep = np.ones(n, dtype=bool)
         keep[held_out] = False
-        scores[held_out] = fit_and_score(X[keep], X[held_out])
+        fold_train, fold_held_out = fit_and_score(X[keep], X[held_out])
+        scores[held_out] = transfer_scores(fold_held_out, fold_train, train_scores)
     return scores
 
 
