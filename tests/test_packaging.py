@@ -187,3 +187,7 @@ def test_make_setup_decides_by_the_content_stamp_not_by_file_dates(tmp_path):
     (tmp_path / "pyproject.toml").write_text((tmp_path / "pyproject.toml").read_text() + "\n# changed\n")
     plan = subprocess.run(dry, capture_output=True, text=True, check=True).stdout
     assert "pip" in plan and "install" in plan, "a changed pyproject.toml must rerun setup"
+
+
+def test_console_script_is_declared(pyproject):
+    assert pyproject["project"]["scripts"] == {"wtflow-detect": "wtflow.cli:main"}
