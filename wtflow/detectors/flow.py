@@ -98,23 +98,25 @@ _COMMON_DOC = """
             vectors score lower than unseen normals (the covariance is fitted on them), which is why the
             threshold is cross-fitted by default (``calibration``).
 
-    Defaults for vectors (a few hundred samples of a few hundred dimensions) were chosen without MVTec
-    labels, on the digits one-class protocol and on held-out training normals (benchmarks/tuning/README.md):
-    raw inputs (standardising blows up features that are almost constant in training, so unseen normals
-    score like anomalies), the norm score (above eq. 2 on digits for rFM and WT-Flow), 400 AdamW steps at a
-    constant lr 3e-3, one Euler step.
         seed: seeds the network initialisation, the shuffling, x_1 and t: equal seeds give equal scores.
         contamination: expected anomaly fraction in (0, 0.5] for ``threshold_`` / ``predict``.
         calibration: ``"cross-fit"``: ``threshold_`` is the ``1 - contamination`` quantile of out-of-fold
-            scores from ``calibration_folds`` extra fits on (k - 1) / k of the data, so about ``contamination``
-            of unseen normals are flagged (``wtflow.detectors.calibration``); ``"train"``: the quantile of
-            the training scores (PyOD's rule, one fit, optimistic: flags more unseen normals). Scores,
-            rankings and the model are identical under both.
+            scores from ``calibration_folds`` extra fits on (k - 1) / k of the data, each mapped onto the main
+            model's score scale (``wtflow.detectors.calibration``), so that roughly ``contamination`` of unseen
+            normals are flagged (the fold models' smaller training sets make it err low); ``"train"``: the
+            quantile of the training scores (PyOD's rule, one fit, optimistic: flags more unseen normals).
+            Scores, rankings and the model are identical under both.
         calibration_folds: k of the cross-fit (the fit costs k + 1 trainings).
         threads: torch intra-op threads during fit and scoring, restored afterwards; None leaves torch's
-            setting. One thread is fastest for vectors of a few hundred dimensions on a shared CPU.
+            setting. Small networks on a few hundred vectors gain little from more threads and lose much to
+            oversubscription on a busy machine.
         verbose: show a progress bar over the training epochs.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+
+    Defaults for vectors (a few hundred samples of a few hundred dimensions), chosen without MVTec labels on
+    the digits one-class protocol and on held-out training normals: raw inputs (standardising blows up
+    features that are almost constant in training, so unseen normals score like anomalies), the norm score,
+    400 AdamW steps at a constant lr 3e-3, one Euler step.
 """
 
 
