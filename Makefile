@@ -31,7 +31,8 @@ RUFF := $(VENV)/bin/ruff
 # pip must never wait for an answer (CI has no stdin).
 export PIP_NO_INPUT := 1
 
-# The stamp's name changes whenever pyproject.toml or the torch request changes, so setup reruns exactly then.
+# The stamp's name changes whenever pyproject.toml or the torch request changes, so setup reruns exactly then. The
+# rule has no file prerequisites on purpose: a fresh clone (new file dates) pointed at a set-up VENV= is up to date.
 SETUP_HASH := $(shell { cat pyproject.toml; echo '$(TORCH_SPEC)|$(TORCH_INDEX_URL)'; } | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.wtflow-setup-$(SETUP_HASH)
 
@@ -54,7 +55,7 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP):
 	@if ! "$(PY)" -c "" >/dev/null 2>&1; then \
 		echo "Creating virtual environment $(VENV) with $(PYTHON_BOOTSTRAP)"; \
 		$(PYTHON_BOOTSTRAP) -m venv "$(VENV)"; \

@@ -41,6 +41,14 @@ QUICK = bool(os.environ.get("CI")) or os.environ.get("WTFLOW_QUICK") == "1"
 SIZE = "quick" if QUICK else "full"
 SEED = 0
 
+# %%
+# theory/, toys/ and paper_figs/ are the repository's research code, not installed packages, and the kernel starts in
+# notebooks/: put the repository root on the import path.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "toys").is_dir())))
+
 # %% [markdown]
 # ## Theorem 1, Lemma 2 and the derivative formulas, checked
 #
@@ -95,3 +103,22 @@ pd.DataFrame(result.table("summary")).round(4)
 # from the population field like $1/t^2$ in squared error (Theorem 1), while the trained network stays far closer to
 # the smooth population field than to the singular one. Training on $[T, 1]$ with $T > 0$ lowers the error inside
 # $[T, 1]$ (Theorem 2's regime) and leaves the network to extrapolate below $T$.
+
+# %% [markdown]
+# ## What to take away
+#
+# - The conditional velocity $(x - x_0)/t$ of one straight path diverges as $t \to 0$ (Theorem 1). Which *marginal*
+#   field inherits that singularity depends on the source: the exact field of $n$ training points does, the field of
+#   a smooth population does not ($u(x, 0) = -x$, eq. 12).
+# - The Lipschitz bounds of Lemmas 3-4 are checked as code: a ratio below 1 means the bound holds, far below 1 that it
+#   is loose; theory/ERRATA.md lists where the printed statements need a correction.
+# - A trained network sits much closer to the smooth population field than to the singular $n$-point field, and a
+#   truncation $T > 0$ only changes where the network has to extrapolate.
+#
+# ## Exercises
+#
+# 1. Rerun `singularity.simulate(singularity.SingularityConfig(n_train=1024), seed=SEED)`: does the learned field
+#    move towards the $n$-point field or towards the population field? Why?
+# 2. In notebook 0's 2-D primer, shrink the blobs' standard deviation towards 0 and watch $u(x, t)$ near $t = 0$
+#    between the blobs: relate what you see to Theorem 1.
+# 3. Pick one check of `theory.claims` printed above and recompute its closed form by hand for $D = 1$.

@@ -39,6 +39,14 @@ SIZE = "quick" if QUICK else "full"
 SEED = 0
 
 # %%
+# theory/, toys/ and paper_figs/ are the repository's research code, not installed packages, and the kernel starts in
+# notebooks/: put the repository root on the import path.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "toys").is_dir())))
+
+# %%
 from IPython.display import Markdown
 
 from paper_figs.theory_figs import claims_markdown
@@ -83,3 +91,22 @@ mixture_figs = mixture.plot(mixture_result)
 
 # %%
 pd.DataFrame(mixture_result.table("cpf")).round(3)
+
+# %% [markdown]
+# ## What to take away
+#
+# - At $t = 0^+$ the marginal rFM field is $-x$ for a smooth source (Proposition 1, eq. 12): every point is first
+#   pulled towards the target's mean, with a strength that grows with its distance - the centripetal potential field.
+# - Pushing a Gaussian onto a ring therefore starts with an inward move, and points near the source centre can end
+#   below the ring: the "trapping" of Fig. 1, measured in the table rather than eyeballed.
+# - The learned field and the exact $n$-point field differ from the population field near $t = 0$ (Fig. 5): the CPF
+#   of eq. 12 is a property of the population, which a finite training set only approximates.
+#
+# ## Exercises
+#
+# 1. Change the ring radius (`ring.RingConfig(radius=...)`) and predict how the fraction of inward first moves and the
+#    trapped fraction change before you run it.
+# 2. In `toys.mixture`, why does the exact population field give exactly $\|x\|$ for $|u(x, 0^+)|$ while the exact
+#    $n$-point field does not? Use notebook 1's discussion of the two fields.
+# 3. Derive eq. 13's $V(d) = -d$ for a point at distance $d$ from the centre of a ring; compare with
+#    theory/ERRATA.md.

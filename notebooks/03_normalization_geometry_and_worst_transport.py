@@ -39,6 +39,14 @@ QUICK = bool(os.environ.get("CI")) or os.environ.get("WTFLOW_QUICK") == "1"
 SIZE = "quick" if QUICK else "full"
 SEED = 0
 
+# %%
+# theory/, toys/ and paper_figs/ are the repository's research code, not installed packages, and the kernel starts in
+# notebooks/: put the repository root on the import path.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "toys").is_dir())))
+
 # %% [markdown]
 # ## The WT maps on sparse, non-negative features
 #
@@ -86,3 +94,21 @@ fig, tables = prop2_figure(SIZE)
 
 # %%
 Markdown(claims_markdown(["prop2"], SIZE))
+
+# %% [markdown]
+# ## What to take away
+#
+# - LayerNorm puts every sample on the sphere of radius $\sqrt{D}$ (Lemma 5, up to the $\epsilon$ of eq. 38), the
+#   radius where a $D$-dimensional Gaussian lives; BatchNorm reaches $D$ only on average over a batch (Lemma 6), and
+#   single samples of sparse features fall below it.
+# - Proposition 2's "worst transport" needs care: on the LayerNorm sphere the centripetal field of eq. 12 vanishes in
+#   the tangent directions, so there is no initial direction to compare (theory/ERRATA.md); "opposite to OT" holds for
+#   isotropic BN-like sources inside the radius.
+# - Angles to finite-sample OT plans in high dimension are dominated by sampling noise: compare with the closed form.
+#
+# ## Exercises
+#
+# 1. Make the ReLU features sparser (more zeros) and predict the per-sample BatchNorm norms before you plot them.
+# 2. Show from the definition of LayerNorm that $\|\mathrm{LN}(x)\|^2 = D\sigma^2/(\sigma^2 + \epsilon)$ (eq. 38).
+# 3. Why does the angle between $-x$ and the OT displacement tell us nothing on the $\sqrt{D}$ sphere? Write the
+#    tangent and radial parts of $-x$ there.

@@ -37,6 +37,14 @@ SIZE = "quick" if QUICK else "full"
 SEED = 0
 
 # %%
+# theory/, toys/ and paper_figs/ are the repository's research code, not installed packages, and the kernel starts in
+# notebooks/: put the repository root on the import path.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "toys").is_dir())))
+
+# %%
 from IPython.display import Markdown
 
 from paper_figs.theory_figs import claims_markdown
@@ -67,3 +75,20 @@ fig = radial_vs_paper_figure(result)
 
 # %%
 Markdown(radial_markdown(radial_tables(result)))
+
+# %% [markdown]
+# ## What to take away
+#
+# - A $D$-dimensional Gaussian lives near radius $\sqrt{D}$ (Lemma 1); sparse CNN-like features live far inside it.
+# - Along rFM's Euler steps the mean radius first contracts, then expands (Observation 2, the centripetal field),
+#   and rFM ends short of $\sqrt{D}$ (Observation 1). WT(LN) starts on the annulus, WT(BN) inside it.
+# - Off-manifold anomalies of the same norm follow other radius curves: the radius of the endpoint is a usable score,
+#   which notebooks 5 and 7 turn into AUROC.
+#
+# ## Exercises
+#
+# 1. Change `latent_dim` of `radial.RadialConfig` and predict whether the contraction phase gets deeper or shallower.
+# 2. Compare the dashed (anomaly) and solid (normal) curves: at which step are they furthest apart, and what does that
+#    suggest about the number of Euler steps $K$ for detection?
+# 3. Compute $\mathbb{E}\|z\|$ for $z \sim N(0, I_D)$ exactly (a ratio of Gamma functions) and compare with $\sqrt{D}$
+#    for $D = 64$ and $1024$.

@@ -35,6 +35,14 @@ import os
 QUICK = bool(os.environ.get("CI")) or os.environ.get("WTFLOW_QUICK") == "1"
 SEED = 0
 
+# %%
+# theory/, toys/ and paper_figs/ are the repository's research code, not installed packages, and the kernel starts in
+# notebooks/: put the repository root on the import path.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "toys").is_dir())))
+
 # %% [markdown]
 # ## Fig. 8 and its companions: disjoint, intersecting and overlapping supports
 
@@ -65,3 +73,21 @@ from toys import radial
 radial_result = radial.simulate(quick=QUICK, seed=SEED)
 radial_auroc = pd.DataFrame(radial_result.table("auroc"))
 radial_auroc.pivot_table(index=["wt", "D", "field"], columns=["solver", "score"], values="auroc").round(3)
+
+# %% [markdown]
+# ## What to take away
+#
+# - Anomalies whose support is disjoint from the normals are detected; intersecting and overlapping ones are not
+#   (Suppl. XI-C): a flow trained on normals has no reason to treat points inside their support as anomalous.
+# - An AUROC below 0.5 is informative: overlapping anomalies sit at the mode, where the density proxy of eq. 2 is
+#   smallest.
+# - In high dimension one Euler step ($K = 1$) can separate off-manifold anomalies as well as, or better than, many
+#   steps, because it reads the learned contraction at $t = 0$ (notebook 7 shows the same on real features).
+#
+# ## Exercises
+#
+# 1. Before running: for anomalies drawn from a wider Gaussian around the normals, which score ($\|\phi\|$ or eq. 2)
+#    do you expect to work better, and at which epochs?
+# 2. In the radial table, find a setting where more Euler steps help; explain it with notebook 4's radius curves.
+# 3. Write down why no detector trained on normals only can flag "overlapping" anomalies without a definition of
+#    what an outlier is.

@@ -11,8 +11,8 @@ import pytest
 
 from benchmarks import data as bdata
 from benchmarks.adbench_adapter import ADBenchAdapter
-from benchmarks.data import DataError, digits_datasets, load_folder, load_npz, one_class_split, resolve_data
-from benchmarks.vectors import build_methods, summarize
+from benchmarks.data import DataError, Dataset, digits_datasets, load_folder, load_npz, one_class_split, resolve_data
+from benchmarks.vectors import Journal, MethodSpec, build_methods, claims, run_benchmark, summarize, write_heatmap
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -200,6 +200,9 @@ def test_quick_benchmark_runs_end_to_end_on_a_tiny_adbench_folder(folder, tmp_pa
     assert "--quick" in report and "| WTFlow-LN |" in report and "one-step scoring of 10000 vectors" in report
     assert "rFM < WT-Flow (Table I)" in report
     assert "what the flow adds to its whitening: RFM-W" in report and "whiten (Ledoit-Wolf)" in report
+    # A user's own data: the paper's claims, but none of this project's MVTec targets.
+    assert "target" not in report and "target" not in proc.stdout
+    assert not (out / "cells.jsonl").exists(), "the journal of finished cells goes once the results are written"
 
 
 def test_missing_data_fails_with_the_adbench_hint(tmp_path):
@@ -212,3 +215,79 @@ def test_missing_data_fails_with_the_adbench_hint(tmp_path):
     )
     assert proc.returncode == 2
     assert "adbench/datasets/CV_by_ResNet18/" in proc.stderr
+
+
+def test_unwritable_output_folder_fails_before_any_compute(folder, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder\n")
+    cmd = [sys.executable, "-m", "benchmarks.vectors", "--data", str(folder), "--quick", "--no-progress"]
+    proc = subprocess.run(cmd + ["--out", str(blocker / "out")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"the output folder {blocker / 'out'} is not writable" in proc.stderr
+    assert "categories x" not in proc.stdout, "nothing may start before the folder is known to be writable"
+
+
+class _Counting:
+    """A stand-in detector that counts fits and can interrupt the run at a chosen fit."""
+
+    fits: list[tuple[int, str]] = []
+    interrupt_at: int | None = None
+
+    def __init__(self, seed, name):
+        self.seed, self.name = seed, name
+
+    def fit(self, X):
+        if len(_Counting.fits) == _Counting.interrupt_at:
+            raise KeyboardInterrupt
+        _Counting.fits.append((self.seed, self.name))
+        self.center_ = X.mean(axis=0)
+        return self
+
+    def decision_function(self, X):
+        return np.linalg.norm(X - self.center_, axis=1)
+
+
+def test_an_interrupted_run_keeps_finished_cells_and_the_rerun_skips_them(tmp_path):
+    datasets = [Dataset(name, *_category(i), source="test") for i, name in enumerate(["alpha", "beta"])]
+    specs = [MethodSpec(m, "reference", lambda seed, d, m=m: _Counting(seed, m), base=m) for m in ("A", "B")]
+    journal_path, config = tmp_path / "cells.jsonl", {"data": "toy", "quick": True}
+    _Counting.fits, _Counting.interrupt_at = [], 5  # 2 categories x 2 seeds x 2 methods = 8 cells
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(datasets, specs, [0, 1], progress=False, journal=Journal(journal_path, config))
+    assert len(journal_path.read_text().splitlines()) == 5
+    _Counting.interrupt_at = None
+    with journal_path.open("a") as f:
+        f.write('{"config": {"data": "to')  # a write cut short by a kill
+    logged = []
+    rows, _ = run_benchmark(
+        datasets, specs, [0, 1], progress=False, journal=Journal(journal_path, config, logged.append)
+    )
+    assert len(_Counting.fits) == 8, "the rerun fits only the 3 unfinished cells"
+    assert any("partial last line" in line for line in logged) and any("5 finished" in line for line in logged)
+    assert [(r["category"], r["seed"], r["method"]) for r in rows] == [
+        (c, s, m) for c in ("alpha", "beta") for s in (0, 1) for m in ("A", "B")
+    ]
+    _Counting.fits = []
+    uninterrupted, _ = run_benchmark(datasets, specs, [0, 1], progress=False)
+    assert [r["auroc"] for r in rows] == [r["auroc"] for r in uninterrupted]
+    with pytest.raises(ValueError, match="other settings \\(quick differ\\); use another --out"):
+        Journal(journal_path, {"data": "toy", "quick": False})
+
+
+def test_project_targets_are_stated_only_when_asked():
+    entry = {"family": "flow", "auroc_mean": 0.9, "fit_s_total": 2.0}
+    summary = [{**entry, "method": "WTFlow-LN"}, {**entry, "method": "TCCM", "auroc_mean": 0.8}]
+    extras = {"one_step_scoring": [{"n_vectors": 10, "dim": 4, "threads": 1, "median_s": 0.1}]}
+    assert not any("target" in line for line in claims(summary, extras))
+    mvtec = claims(summary, extras, targets=True)
+    assert "target >= 0.82: met" in mvtec[0] and any("target <= 2" in line for line in mvtec)
+
+
+def test_a_one_category_heatmap_keeps_its_labels_inside(tmp_path):
+    import matplotlib.image
+
+    summary = [{"method": "a long method name (std)"}, {"method": "WTFlow-LN-K20"}]
+    per_category = {"a long method name (std)|auroc": {"bottle": 0.9}, "WTFlow-LN-K20|auroc": {"bottle": 0.7}}
+    assert write_heatmap(tmp_path / "h.png", summary, per_category, ["bottle"])
+    height, width = matplotlib.image.imread(tmp_path / "h.png").shape[:2]
+    assert width >= 5.0 * 120 and height >= 120

@@ -14,6 +14,8 @@ the support of the training data and grows where the network extrapolates -- a l
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -21,8 +23,10 @@ from .._validation import check_choice
 from ..distributions import TARGETS
 from ..model import FlowModel
 from ..scores import SCORES, score_endpoints
+from ..trainer import TrainConfig
 from ._torch import SCORE_CHUNK, TorchFlowDetector
 from .base import check_array, check_float, check_int
+from .calibration import torch_threads
 
 __all__ = ["RFM", "WTFlow"]
 
@@ -56,6 +60,9 @@ class _RFMBase(TorchFlowDetector):
             t_min=float(self.t_min),
         )
 
+    def _train_config(self, n: int) -> TrainConfig:
+        return replace(super()._train_config(n), progress=bool(self.verbose))
+
     def _endpoints(self, Z: torch.Tensor) -> torch.Tensor:
         return self.model_.transport(Z.to(self._device), steps=self.ode_steps, batch_size=SCORE_CHUNK).x_end
 
@@ -65,8 +72,13 @@ class _RFMBase(TorchFlowDetector):
     def transform(self, X) -> np.ndarray:
         """Endpoints phi (n, d) of the learned flow from WT(x) (``ode_steps`` Euler steps); ||phi|| vs sqrt(d)."""
         self._check_fitted()
-        X = check_array(X, "X", n_features=self.n_features_in_)
-        return self._endpoints(self._preprocess(X)).double().cpu().numpy()
+        X = check_array(X, "X", n_features=self.n_features_in_, owner=type(self).__name__)
+        with torch_threads(self.threads):
+            return self._endpoints(self._preprocess(X)).double().cpu().numpy()
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        """``fit(X)`` then ``transform(X)``: the (n, d) endpoints of the training data."""
+        return self.fit(X).transform(X)
 
 
 _COMMON_DOC = """
@@ -82,21 +94,29 @@ _COMMON_DOC = """
         t_min: truncation T of Theorem 2 (training t ~ U(T, 1), inference from T).
         preprocessing: ``"raw"``, ``"standardize"`` (training mean / std per feature) or ``"whiten"``
             (ZCA with the Ledoit-Wolf shrunk training covariance) before the WT map. ``RFM(preprocessing=
-            "whiten")`` is the "RFM-W" configuration of the vector benchmark (chosen on the texture proxy,
-            benchmarks/tuning/README.md, stage 7). With whitening the training vectors score lower than
-            unseen normals (the covariance is fitted on them), so ``threshold_`` from ``contamination``
-            flags more unseen normals than ``contamination`` says (on MVTec bottle / screw, seed 0: 87 % /
-            67 % of the test normals at contamination 0.1, against 17 % / 13 % with raw inputs); rankings
-            (AUROC) are unaffected. Calibrate with ``refresh_threshold(held_out_normals)``.
+            "whiten")`` is the "RFM-W" configuration of the vector benchmark. With whitening the training
+            vectors score lower than unseen normals (the covariance is fitted on them), which is why the
+            threshold is cross-fitted by default (``calibration``).
 
-    Defaults for vectors (a few hundred samples of a few hundred dimensions) were chosen without MVTec
-    labels, on the digits one-class protocol and on held-out training normals (benchmarks/tuning/README.md):
-    raw inputs (standardising blows up features that are almost constant in training, so unseen normals
-    score like anomalies), the norm score (above eq. 2 on digits for rFM and WT-Flow), 400 AdamW steps at a
-    constant lr 3e-3, one Euler step.
         seed: seeds the network initialisation, the shuffling, x_1 and t: equal seeds give equal scores.
         contamination: expected anomaly fraction in (0, 0.5] for ``threshold_`` / ``predict``.
-        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        calibration: ``"cross-fit"``: ``threshold_`` is the ``1 - contamination`` quantile of out-of-fold
+            scores from ``calibration_folds`` extra fits on (k - 1) / k of the data, each mapped onto the main
+            model's score scale (``wtflow.detectors.calibration``), so that roughly ``contamination`` of unseen
+            normals are flagged (the fold models' smaller training sets make it err low); ``"train"``: the
+            quantile of the training scores (PyOD's rule, one fit, optimistic: flags more unseen normals).
+            Scores, rankings and the model are identical under both.
+        calibration_folds: k of the cross-fit (the fit costs k + 1 trainings).
+        threads: torch intra-op threads during fit and scoring, restored afterwards; None leaves torch's
+            setting. Small networks on a few hundred vectors gain little from more threads and lose much to
+            oversubscription on a busy machine.
+        verbose: show a progress bar over the training epochs.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+
+    Defaults for vectors (a few hundred samples of a few hundred dimensions), chosen without MVTec labels on
+    the digits one-class protocol and on held-out training normals: raw inputs (standardising blows up
+    features that are almost constant in training, so unseen normals score like anomalies), the norm score,
+    400 AdamW steps at a constant lr 3e-3, one Euler step.
 """
 
 
@@ -125,7 +145,11 @@ class RFM(_RFMBase):
         preprocessing: str = "raw",
         seed: int = 0,
         contamination: float = 0.1,
-        device: str = "cpu",
+        calibration: str = "cross-fit",
+        calibration_folds: int = 5,
+        threads: int | None = 1,
+        verbose: bool = False,
+        device: str = "auto",
     ):
         self.target = target
         self.ode_steps = ode_steps
@@ -141,6 +165,10 @@ class RFM(_RFMBase):
         self.preprocessing = preprocessing
         self.seed = seed
         self.contamination = contamination
+        self.calibration = calibration
+        self.calibration_folds = calibration_folds
+        self.threads = threads
+        self.verbose = verbose
         self.device = device
         self._check_params()
 
@@ -172,7 +200,11 @@ class WTFlow(_RFMBase):
         preprocessing: str = "raw",
         seed: int = 0,
         contamination: float = 0.1,
-        device: str = "cpu",
+        calibration: str = "cross-fit",
+        calibration_folds: int = 5,
+        threads: int | None = 1,
+        verbose: bool = False,
+        device: str = "auto",
     ):
         self.wt = wt
         self.target = target
@@ -189,6 +221,10 @@ class WTFlow(_RFMBase):
         self.preprocessing = preprocessing
         self.seed = seed
         self.contamination = contamination
+        self.calibration = calibration
+        self.calibration_folds = calibration_folds
+        self.threads = threads
+        self.verbose = verbose
         self.device = device
         self._check_params()
 
