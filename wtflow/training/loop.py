@@ -166,6 +166,8 @@ class _Run:
     def _step(self, batch: torch.Tensor, signals: DeferredSignals) -> None:
         global_size = self.batches.global_sizes[self.step]
         share = batch.shape[0] / global_size
+        # The forward pass updates buffers (BatchNorm running statistics); keep them to undo a failed step.
+        buffers = [b.detach().clone() for b in self.model.buffers()]
         with self._autocast():
             # DDP averages gradients over processes; weighting by share * world_size makes that average the
             # gradient of the global batch's mean loss even when the processes' parts differ by one sample.
@@ -177,13 +179,13 @@ class _Run:
         flag = loss.detach().new_tensor(float(signals.requested), dtype=torch.float32)
         value, stop = self.ctx.sum(torch.stack([loss.detach().float() / self.ctx.world_size, flag])).tolist()
         if not math.isfinite(value):
-            self._diverged(value)
+            self._diverged(value, buffers)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip is not None:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
             if not torch.isfinite(norm):
-                self._diverged(float(norm), what="gradient norm")
+                self._diverged(float(norm), buffers, what="gradient norm")
         self.opt.step()
         self.result.step_loss.append(value)
         self.running += value * global_size
@@ -193,7 +195,11 @@ class _Run:
             where = f"resume from {self.result.checkpoint}" if self.ckpt_path else _NOTHING_SAVED
             raise KeyboardInterrupt(f"training interrupted by {signals.describe()}; {where}")
 
-    def _diverged(self, value: float, what: str = "training loss") -> None:
+    def _diverged(self, value: float, buffers: list[torch.Tensor], what: str = "training loss") -> None:
+        """Restore the state before the failing step, save it apart from ``last.pt`` and raise."""
+        with torch.no_grad():
+            for buffer, saved in zip(self.model.buffers(), buffers, strict=True):
+                buffer.copy_(saved)
         where = f"epoch {self.epoch + 1} of {self.cfg.epochs}, step {self.step + 1} of {self.batches.steps_per_epoch}"
         if self.ckpt_path is None:
             saved = "nothing was saved (TrainConfig.checkpoint_dir is None)"
