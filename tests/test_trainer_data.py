@@ -58,7 +58,9 @@ def test_tensor_numpy_dataset_and_store_train_identically(tmp_path):
     weights = {}
     for name, data in sources.items():
         model = _model()
+        rng = torch.get_rng_state()
         train(model, data, _cfg())
+        assert torch.equal(torch.get_rng_state(), rng), f"training on {name} consumed the global generator"
         weights[name] = _weights(model)
     for name in ("numpy", "dataset", "store"):
         assert torch.equal(weights[name], weights["tensor"]), name

@@ -2,7 +2,10 @@
 
 Feature maps of a whole category (e.g. 2 000 maps of (1024, 32, 32) in float16, about 4 GB)
 do not fit comfortably in memory; the store keeps them in ``features.npy`` (numpy's ``.npy``
-format, opened with ``np.lib.format.open_memmap``) so a training batch reads only its rows.
+format, created with ``np.lib.format.open_memmap``) and memory-maps it, so a training batch reads
+only its rows. After rows are read (or written and flushed) their pages are released from the
+process (``madvise(MADV_DONTNEED)``; the data stay in the OS page cache), so the resident memory of
+a run over the whole store stays bounded by the batch, not by the file.
 
 Layout of a store directory::
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import mmap
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -56,11 +60,11 @@ class FeatureStore(Dataset):
     constructor directly.
     """
 
-    def __init__(self, path: Path, array: np.memmap, meta_record: dict[str, Any], writable: bool):
+    def __init__(self, path: Path, meta_record: dict[str, Any], writable: bool):
         self.path = Path(path)
-        self._array: np.memmap | None = array
         self._record = meta_record
         self.writable = writable
+        self._rows: _MappedRows | None = _MappedRows(self.path / ARRAY_FILE, writable)
 
     # -- creation -------------------------------------------------------------------------------------
     @classmethod
@@ -104,7 +108,8 @@ class FeatureStore(Dataset):
                     raise FileExistsError(f"{path} is not empty and is not a feature store; refusing to delete it")
                 shutil.rmtree(path)
         path.mkdir(parents=True, exist_ok=True)
-        array = np.lib.format.open_memmap(path / ARRAY_FILE, mode="w+", dtype=np.dtype(dtype), shape=(count, *shape))
+        # open_memmap writes the .npy header and sizes the file; rows are then written through our own map.
+        np.lib.format.open_memmap(path / ARRAY_FILE, mode="w+", dtype=np.dtype(dtype), shape=(count, *shape)).flush()
         record = {
             "format": FORMAT,
             "version": VERSION,
@@ -117,7 +122,7 @@ class FeatureStore(Dataset):
         }
         # An unfinished store is marked as such on disk, so a crash mid-extraction is recognised by ``open``.
         write_text_atomic(path / META_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
-        return cls(path, array, record, writable=True)
+        return cls(path, record, writable=True)
 
     def write(self, start: int, values: Tensor | np.ndarray) -> None:
         """Write ``values`` (k, *event_shape) into rows ``start .. start + k - 1`` (cast to the store's dtype)."""
@@ -137,23 +142,27 @@ class FeatureStore(Dataset):
             raise IndexError(f"rows {start}..{start + values.shape[0] - 1} lie outside the store's {len(self)} rows")
         if not np.isfinite(values).all():
             raise ValueError(f"values written to {self.path} must be finite (rows from {start})")
-        limit = np.finfo(self._array.dtype).max
+        rows = self._require_rows()
+        limit = np.finfo(rows.array.dtype).max
         if values.size and np.abs(values).max() > limit:
             raise ValueError(
                 f"values written to {self.path} reach {float(np.abs(values).max()):.3g}, beyond the largest "
                 f"{self.dtype} ({limit:.3g}); rescale them or create the store with dtype='float32'"
             )
-        self._array[start : start + values.shape[0]] = values
+        rows.array[start : start + values.shape[0]] = values
+        rows.release(start, start + values.shape[0], flush=True)
 
     def finalize(self) -> FeatureStore:
         """Flush the array, compute its digest and write ``meta.json`` with ``complete: true`` (last)."""
         self._require_writable("finalize")
-        self._array.flush()
-        self._record["digest"] = array_digest(self._array)
+        rows = self._require_rows()
+        rows.flush()
+        self._record["digest"] = rows.digest()
         self._record["complete"] = True
         write_text_atomic(self.path / META_FILE, json.dumps(self._record, indent=2, sort_keys=True) + "\n")
+        rows.close()
         self.writable = False
-        self._array = _open_array(self.path / ARRAY_FILE)
+        self._rows = _MappedRows(self.path / ARRAY_FILE, writable=False)
         return self
 
     # -- reading --------------------------------------------------------------------------------------
@@ -167,54 +176,51 @@ class FeatureStore(Dataset):
         array_path = path / ARRAY_FILE
         if not array_path.is_file():
             raise StoreError(f"feature store {path} has no array file {array_path}")
-        expected = (
-            tuple(record["shape"]),
-            record["dtype"],
-        )
+        expected = (tuple(record["shape"]), record["dtype"])
         try:
-            with open(array_path, "rb") as handle:
-                version = np.lib.format.read_magic(handle)
-                read_header = (
-                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                )
-                shape, fortran, dtype = read_header(handle)
-                offset = handle.tell()
+            shape, dtype, offset = _read_header(array_path)
         except (ValueError, OSError, EOFError) as err:
             raise StoreError(f"{array_path} is not a readable .npy array (corrupt header): {err}") from err
-        if (tuple(shape), dtype.name) != expected or fortran:
+        if (shape, dtype.name) != expected:
             raise StoreError(
-                f"{array_path} holds a {dtype.name} array of shape {tuple(shape)}, but {path / META_FILE} "
+                f"{array_path} holds a {dtype.name} array of shape {shape}, but {path / META_FILE} "
                 f"describes {expected[1]} {expected[0]}"
             )
         needed = offset + math.prod(shape) * dtype.itemsize
         size = array_path.stat().st_size
         if size != needed:
             raise StoreError(
-                f"{array_path} is {size} bytes but a {dtype.name} array of shape {tuple(shape)} needs {needed}: "
+                f"{array_path} is {size} bytes but a {dtype.name} array of shape {shape} needs {needed}: "
                 "the file is truncated or was modified"
             )
-        return cls(path, _open_array(array_path), record, writable=False)
+        return cls(path, record, writable=False)
 
     def __len__(self) -> int:
         return int(self._record["count"])
 
     def __getitem__(self, index: int | Tensor | Sequence[int] | np.ndarray) -> Tensor:
-        array = self._require_array()
+        rows = self._require_rows()
         if isinstance(index, int | np.integer) or (torch.is_tensor(index) and index.ndim == 0):
             i = int(index)
             if not -len(self) <= i < len(self):
                 raise IndexError(f"index {i} out of range for a store of {len(self)} samples ({self.path})")
-            return torch.from_numpy(np.array(array[i], dtype=np.float32))
+            i %= len(self)
+            out = torch.from_numpy(np.array(rows.array[i], dtype=np.float32))
+            rows.release(i, i + 1)
+            return out
         idx = index.detach().cpu().numpy() if torch.is_tensor(index) else np.asarray(index)
         if idx.ndim != 1 or not (idx.size == 0 or np.issubdtype(idx.dtype, np.integer)):
             raise TypeError(f"store index must be an int or a 1-D integer sequence, got {idx.dtype} {idx.shape}")
         if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
             raise IndexError(f"indices out of range for a store of {len(self)} samples ({self.path})")
+        idx = idx % len(self)
         # Reading the rows in file order keeps the disk access sequential; the result keeps the caller's order.
-        order = np.argsort(idx % len(self), kind="stable")
-        rows = np.empty((idx.size, *self.event_shape), dtype=np.float32)
-        rows[order] = array[idx[order]]
-        return torch.from_numpy(rows)
+        order = np.argsort(idx, kind="stable")
+        out = np.empty((idx.size, *self.event_shape), dtype=np.float32)
+        out[order] = rows.array[idx[order]]
+        for row in np.unique(idx):
+            rows.release(int(row), int(row) + 1)
+        return torch.from_numpy(out)
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -235,7 +241,7 @@ class FeatureStore(Dataset):
 
     def verify(self) -> None:
         """Re-read the whole array and check it against the stored digest (one full pass over the file)."""
-        if array_digest(self._require_array()) != self.digest:
+        if self._require_rows().digest() != self.digest:
             raise StoreError(f"{self.path / ARRAY_FILE} does not match the digest in {self.path / META_FILE}")
 
     def __repr__(self) -> str:
@@ -251,30 +257,69 @@ class FeatureStore(Dataset):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path, self._record, self.writable = Path(state["path"]), state["record"], False
-        self._array = _open_array(self.path / ARRAY_FILE)
+        self._rows = _MappedRows(self.path / ARRAY_FILE, writable=False)
 
     def _require_writable(self, action: str) -> None:
         if not self.writable:
             raise RuntimeError(f"cannot {action}: {self.path} is open read-only (finished stores are immutable)")
 
-    def _require_array(self) -> np.memmap:
-        if self._array is None:
+    def _require_rows(self) -> _MappedRows:
+        if self._rows is None:
             raise RuntimeError(f"feature store {self.path} is closed")
-        return self._array
+        return self._rows
 
 
-def array_digest(array: np.ndarray) -> str:
-    """SHA-256 (hex) of an array's dtype, shape and bytes, read in chunks of rows (bounded memory)."""
-    h = hashlib.sha256(f"{array.dtype.name}{tuple(array.shape)}".encode())
-    row_bytes = max(1, array[0].nbytes if len(array) else 1)
-    rows = max(1, _DIGEST_CHUNK_BYTES // row_bytes)
-    for start in range(0, len(array), rows):
-        h.update(np.ascontiguousarray(array[start : start + rows]).tobytes())
-    return h.hexdigest()
+class _MappedRows:
+    """A (count, *event_shape) array mapped from a .npy file, whose rows' pages can be released after use."""
+
+    def __init__(self, path: Path, writable: bool):
+        shape, dtype, offset = _read_header(path)
+        with open(path, "r+b" if writable else "rb") as handle:
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+        self.array = np.ndarray(shape, dtype=dtype, buffer=self._map, offset=offset)
+        self._offset = offset
+        self._row_bytes = math.prod(shape[1:]) * dtype.itemsize
+
+    def release(self, start: int, stop: int, flush: bool = False) -> None:
+        """Write rows [start, stop) back (if ``flush``) and drop their pages from this process's memory."""
+        page = mmap.PAGESIZE
+        begin = self._offset + start * self._row_bytes
+        aligned = begin - begin % page
+        length = min(self._offset + stop * self._row_bytes, len(self._map)) - aligned
+        if flush:
+            self._map.flush(aligned, length)
+        if hasattr(self._map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED, aligned, length)
+
+    def flush(self) -> None:
+        self._map.flush()
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the array's dtype, shape and bytes, read in chunks of rows (bounded memory)."""
+        array = self.array
+        h = hashlib.sha256(f"{array.dtype.name}{tuple(array.shape)}".encode())
+        step = max(1, _DIGEST_CHUNK_BYTES // max(1, self._row_bytes))
+        for start in range(0, len(array), step):
+            stop = min(len(array), start + step)
+            h.update(array[start:stop].tobytes())
+            self.release(start, stop)
+        return h.hexdigest()
+
+    def close(self) -> None:
+        del self.array
+        self._map.close()
 
 
-def _open_array(path: Path) -> np.memmap:
-    return np.lib.format.open_memmap(path, mode="r")
+def _read_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) from a .npy header; C-ordered arrays of plain numbers only."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(handle)
+        offset = handle.tell()
+    if fortran or dtype.hasobject or dtype.name not in STORE_DTYPES:
+        raise ValueError(f"expected a C-ordered {' or '.join(STORE_DTYPES)} array, found {dtype} (fortran={fortran})")
+    return tuple(shape), dtype, offset
 
 
 def _read_meta(path: Path) -> dict[str, Any]:

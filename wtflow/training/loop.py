@@ -23,7 +23,7 @@ from ..distributed import DistContext, context_from_env, synchronised_batchnorm,
 from .config import TrainConfig, TrainResult, resolve_device
 from .data import TrainingData, as_training_data
 from .guards import DeferredSignals, check_resume_state, prepare_checkpoint_dir
-from .sampler import EpochBatches, step_generator
+from .sampler import EpochBatches, derive_seed, step_generator
 
 __all__ = ["TRAIN_KIND", "train"]
 
@@ -161,6 +161,8 @@ class _Run:
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
             prefetch_factor=2 if workers else None,
+            # The loader draws a worker base seed; from its own generator, so the global RNG stays untouched.
+            generator=torch.Generator().manual_seed(derive_seed(self.cfg.seed, "loader", self.epoch)),
         )
 
     def _step(self, batch: torch.Tensor, signals: DeferredSignals) -> None:
