@@ -108,7 +108,8 @@ class LossModule(nn.Module):
         self.model = model
 
     def forward(self, batch: Tensor, generator: torch.Generator, weight: float = 1.0) -> Tensor:
-        return self.model.loss(batch, generator=generator) * weight
+        loss = self.model.loss(batch, generator)
+        return loss if weight == 1.0 else loss * weight
 
 
 def wrap_for_training(model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -151,16 +151,18 @@ class _Run:
         if bar is not None:
             bar.close()
 
-    def _loader(self) -> DataLoader:
-        indices = list(self.batches.local_batches(self.epoch, self.step))
+    def _loader(self) -> Iterable[torch.Tensor]:
+        """This process's remaining batches of the epoch: read in place, or by ``num_workers`` loader processes."""
+        indices = self.batches.local_batches(self.epoch, self.step)
         workers = self.cfg.num_workers
+        if workers == 0:
+            return (self.data.source[idx] for idx in indices)
         return DataLoader(
             self.data.source,
-            sampler=indices,
+            sampler=list(indices),
             batch_size=None,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
-            prefetch_factor=2 if workers else None,
             # The loader draws a worker base seed; from its own generator, so the global RNG stays untouched.
             generator=torch.Generator().manual_seed(derive_seed(self.cfg.seed, "loader", self.epoch)),
         )
