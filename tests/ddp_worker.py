@@ -9,6 +9,7 @@ import os
 import sys
 
 import torch
+import torch.distributed as dist
 
 from wtflow import FlowModel, TrainConfig, train
 from wtflow.checkpoint import save_checkpoint
@@ -31,10 +32,26 @@ def main(out: str) -> None:
     for wt in ("layernorm", "batchnorm"):
         model = fresh_model(wt)
         result = train(model, data(), TrainConfig(**CONFIG, checkpoint_dir=os.path.join(out, wt)))
-        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        save_checkpoint(
-            os.path.join(out, f"{wt}_rank{rank}.pt"), "ddp-test", {"state": state, "loss": result.step_loss}
-        )
+        _save(out, f"{wt}_rank{rank}.pt", model, result)
+    # The layernorm run again, stopped after epoch 1 on every rank and resumed from rank 0's checkpoint.
+    cfg = TrainConfig(**CONFIG, checkpoint_dir=os.path.join(out, "cut"))
+    try:
+        train(fresh_model("layernorm"), data(), cfg, callback=stop_after_first_epoch)
+    except KeyboardInterrupt:
+        dist.barrier()  # rank 0 saves without waiting; the others read only once it has
+    model = fresh_model("layernorm")
+    result = train(model, data(), cfg, resume=os.path.join(out, "cut", "last.pt"))
+    _save(out, f"resumed_rank{rank}.pt", model, result)
+
+
+def stop_after_first_epoch(epoch: int, loss: float) -> None:
+    if epoch == 1:
+        raise KeyboardInterrupt
+
+
+def _save(out: str, name: str, model, result) -> None:
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    save_checkpoint(os.path.join(out, name), "ddp-test", {"state": state, "loss": result.step_loss})
 
 
 if __name__ == "__main__":

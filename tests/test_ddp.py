@@ -83,3 +83,12 @@ def test_only_rank_0_writes_the_checkpoint(ddp_run):
     state = load_checkpoint(ddp_run / "layernorm" / "last.pt", TRAIN_KIND)
     assert state["world_size"] == WORLD and state["epoch"] == 2 and state["data"]["count"] == ddp_worker.N
     assert sorted(p.name for p in (ddp_run / "layernorm").iterdir()) == ["last.pt"]
+
+
+def test_two_process_run_resumes_bit_identically(ddp_run):
+    full = load_checkpoint(ddp_run / "layernorm_rank0.pt", "ddp-test")
+    for r in range(WORLD):
+        resumed = load_checkpoint(ddp_run / f"resumed_rank{r}.pt", "ddp-test")
+        assert resumed["loss"] == full["loss"]
+        for name, value in full["state"].items():
+            assert torch.equal(resumed["state"][name], value), (r, name)

@@ -129,3 +129,13 @@ def test_store_and_dataset_problems_are_named(tmp_path):
     bad[13, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match=r"training data must be finite: sample\(s\) \[13\]"):
         train(_model(), ListDataset(bad), _cfg(epochs=1))
+
+
+def test_launch_module_trains_on_a_store_in_one_process(tmp_path, capsys):
+    from wtflow.launch import main
+
+    store = _store(tmp_path, _data())
+    out = tmp_path / "model.pt"
+    main(["--store", str(store.path), "--epochs", "1", "--wt", "batchnorm", "--device", "cpu", "--save", str(out)])
+    assert "epoch losses:" in capsys.readouterr().out
+    assert FlowModel.load(out).config["event_shape"] == list(SHAPE)
