@@ -111,6 +111,9 @@ def test_store_and_dataset_problems_are_named(tmp_path):
     model = FlowModel((3, 2, 3), net="mlp", net_kwargs={"hidden": 8, "depth": 1})
     with pytest.raises(ValueError, match=r"feature store .*store holds samples of shape \(3, 2, 2\), .*\(3, 2, 3\)"):
         train(model, store, _cfg())
+    unfinished = FeatureStore.create(tmp_path / "unfinished", 4, SHAPE)
+    with pytest.raises(ValueError, match=r"unfinished is still being written: call finalize\(\)"):
+        train(_model(), unfinished, _cfg())
 
     class Pairs(ListDataset):
         def __getitem__(self, i):

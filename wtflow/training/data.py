@@ -84,7 +84,9 @@ def as_training_data(data, event_shape: tuple[int, ...] | None) -> TrainingData:
                 f"the feature store {data.path} holds samples of shape {data.event_shape}, "
                 f"the model expects {event_shape}"
             )
-        digest = "store:" + (data.digest or "unfinished")
+        if data.digest is None:
+            raise ValueError(f"the feature store {data.path} is still being written: call finalize() before training")
+        digest = "store:" + data.digest
         return TrainingData(BatchSource(data, event_shape, True), n, digest, f"feature store {data.path}")
     _item(data, 0, event_shape)  # fail now, not inside a loader worker, if items have the wrong form
     h = hashlib.sha256(f"dataset{n}".encode())
