@@ -142,3 +142,72 @@ def test_launch_module_trains_on_a_store_in_one_process(tmp_path, capsys):
     main(["--store", str(store.path), "--epochs", "1", "--wt", "batchnorm", "--device", "cpu", "--save", str(out)])
     assert "epoch losses:" in capsys.readouterr().out
     assert FlowModel.load(out).config["event_shape"] == list(SHAPE)
+
+
+def test_single_process_draws_from_one_stream_like_the_original_loop():
+    """One process: the generator seeded by `seed` draws each epoch's permutation, then x_1 and t of its
+    steps, so models trained with a seed are those of the toolkit's first trainer (cached toys, committed
+    results). The reference is that loop written out."""
+    from wtflow import FlowModel, TrainConfig, train
+
+    x = torch.randn(21, 5, generator=torch.Generator().manual_seed(3))
+    cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-2, weight_decay=0.0, seed=7, device="cpu", progress=False)
+
+    def fresh():
+        torch.manual_seed(0)
+        return FlowModel(5, net="mlp", net_kwargs={"hidden": 8, "depth": 1}, wt="layernorm")
+
+    reference = fresh()
+    opt = torch.optim.AdamW(reference.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    reference.train()
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for idx in torch.tensor_split(perm, 3):
+            loss = reference.loss(x[idx], generator=gen)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+    model = fresh()
+    train(model, x, cfg)
+    for name, value in reference.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+
+def test_single_process_resume_mid_epoch_continues_the_stream(tmp_path):
+    from wtflow import FlowModel, TrainConfig, train
+
+    x = torch.randn(21, 5, generator=torch.Generator().manual_seed(3))
+
+    def fresh():
+        torch.manual_seed(0)
+        return FlowModel(5, net="mlp", net_kwargs={"hidden": 8, "depth": 1}, wt="batchnorm")
+
+    base = dict(epochs=3, batch_size=8, lr=1e-2, seed=7, device="cpu", progress=False)
+    straight = fresh()
+    train(straight, x, TrainConfig(**base))
+    cut = TrainConfig(**base, checkpoint_dir=str(tmp_path), checkpoint_every=1)
+    steps = {"n": 0}
+    import wtflow.training.loop as loop
+
+    original = loop._Run._step
+
+    def stop_mid_epoch(self, batch, signals):
+        steps["n"] += 1
+        if steps["n"] == 5:  # as if Ctrl-C arrived during epoch 2, step 2 of 3
+            signals.received = signal.SIGINT
+        original(self, batch, signals)
+
+    loop._Run._step = stop_mid_epoch
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(fresh(), x, cut)
+    finally:
+        loop._Run._step = original
+    assert load_checkpoint(tmp_path / "last.pt", TRAIN_KIND)["step_in_epoch"] == 2
+    resumed = fresh()
+    train(resumed, x, cut, resume=tmp_path / "last.pt")
+    for name, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name

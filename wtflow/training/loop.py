@@ -1,8 +1,9 @@
 """The training loop: ``train(model, data, config)`` over batches, with exact resume and data parallelism.
 
-Reproducibility: the order of every epoch and the x_1/t draws of every step are functions of
-(seed, epoch, step) (``wtflow.training.sampler``); a checkpoint stores the model, the optimiser,
-the scheduler, the position (epoch, step) and the loss history, written atomically. A CPU run
+Reproducibility: a single process draws every epoch's order and the x_1/t draws of its steps from
+one stream seeded by ``seed``; data-parallel processes draw them as functions of (seed, epoch, step)
+(``wtflow.training.sampler``). A checkpoint stores the model, the optimiser, the scheduler, the position
+(epoch, step), the stream's state and the loss history, written atomically. A CPU run
 interrupted (Ctrl-C, SIGTERM, or an exception raised by a callback) and resumed from its last
 checkpoint ends with bit-identical weights to an uninterrupted run with the same seed.
 """
@@ -23,7 +24,7 @@ from ..distributed import DistContext, context_from_env, synchronised_batchnorm,
 from .config import TrainConfig, TrainResult, resolve_device
 from .data import TrainingData, as_training_data
 from .guards import DeferredSignals, check_resume_state, prepare_checkpoint_dir
-from .sampler import EpochBatches, derive_seed, step_generator
+from .sampler import EpochBatches, SingleStream, derive_seed, step_generator
 
 __all__ = ["TRAIN_KIND", "train"]
 
@@ -90,6 +91,10 @@ class _Run:
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
         self.result = TrainResult()
         self.epoch, self.step, self.running = 0, 0, 0.0
+        # A single process draws from one continuous stream (see wtflow.training.sampler); data-parallel
+        # processes draw from per-(rank, epoch, step) generators so that their union matches the global batch.
+        self.stream = SingleStream(cfg.seed) if ctx.world_size == 1 else None
+        self.resuming = False
 
     def identity(self) -> dict:
         return {
@@ -108,6 +113,9 @@ class _Run:
         self.sched.load_state_dict(state["scheduler"])
         self.epoch, self.step, self.running = int(state["epoch"]), int(state["step_in_epoch"]), float(state["running"])
         self.result.epoch_loss, self.result.step_loss = list(state["epoch_loss"]), list(state["step_loss"])
+        if self.stream is not None:
+            self.stream.restore(state["stream"])
+            self.resuming = self.step > 0
         self.model.to(self.device)
 
     def snapshot(self, path: Path | None = None, wait: bool = True) -> Path | None:
@@ -132,6 +140,8 @@ class _Run:
                 "world_size": ident["world_size"],
                 "sampler": {"seed": self.cfg.seed, "epoch": self.epoch, "step": self.step},
             }
+            if self.stream is not None:
+                payload["stream"] = self.stream.state()
             save_checkpoint(path, TRAIN_KIND, payload)
         if wait:
             self.ctx.barrier()
@@ -153,7 +163,11 @@ class _Run:
 
     def _loader(self) -> Iterable[torch.Tensor]:
         """This process's remaining batches of the epoch: read in place, or by ``num_workers`` loader processes."""
-        indices = self.batches.local_batches(self.epoch, self.step)
+        order = None
+        if self.stream is not None:
+            order = self.stream.permutation(self.data.count, resuming=self.resuming)
+            self.resuming = False
+        indices = self.batches.local_batches(self.epoch, self.step, order)
         workers = self.cfg.num_workers
         if workers == 0:
             return (self.data.source[idx] for idx in indices)
@@ -175,9 +189,12 @@ class _Run:
         with self._autocast():
             # DDP averages gradients over processes; weighting by share * world_size makes that average the
             # gradient of the global batch's mean loss even when the processes' parts differ by one sample.
-            loss = self.module(
-                batch, step_generator(self.cfg.seed, self.ctx.rank, self.epoch, self.step), share * self.ctx.world_size
+            generator = (
+                self.stream.generator
+                if self.stream is not None
+                else step_generator(self.cfg.seed, self.ctx.rank, self.epoch, self.step)
             )
+            loss = self.module(batch, generator, share * self.ctx.world_size)
         # One all-reduce per step gives every process the global loss and any process's stop request, so all
         # of them take the same branch below (a collective skipped by one process would hang the others).
         flag = loss.detach().new_tensor(float(signals.requested), dtype=torch.float32)
