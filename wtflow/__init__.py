@@ -14,6 +14,7 @@ from .networks import NETWORKS, ContractionMLP, MiniUNet, VelocityMLP, count_par
 from .paths import PathSample, fm_path, linear_path, rfm_path, sample_time
 from .scores import SCORES, anomaly_map, density_proxy, image_score, score_endpoints
 from .solvers import ODESolution, euler, solve, solve_adaptive
+from .store import FeatureStore, StoreError
 from .trainer import TrainConfig, TrainResult, train
 from .wt import WT_MAPS, BatchNormWT, IdentityWT, LayerNormWT, make_wt_map
 
