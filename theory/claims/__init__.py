@@ -3,7 +3,9 @@
 ``REGISTRY`` lists the statements in paper order; each ``Claim`` holds the paper's wording, what is
 computed and a ``check(size)`` returning a ``ClaimResult`` (numbers, a verdict derived by a stated rule,
 the correction, notes, and arrays for figures in ``result.data``). ``size`` is ``"quick"`` (tests) or
-``"full"`` (``python -m theory.claims``, which also writes theory/CLAIMS.md and theory/ERRATA.md).
+``"full"`` (``python -m theory.claims``, which writes CLAIMS.md and ERRATA.md to a run folder, or with
+``--update`` to theory/). Every check also takes ``printed``, the paper's constants, exponents and signs as data:
+``check(size, printed={...})`` re-derives the verdict for a changed printed form (tests/theory/test_mutations.py).
 
     from theory.claims import run_claim
     r = run_claim("lemma4", "quick")
@@ -16,7 +18,18 @@ import importlib.util
 from pathlib import Path
 
 from . import annulus, cpf, features, lipschitz, normalization
-from ._base import HOLDS, HOLDS_WITH_CORRECTION, LOOSE, NOT_CHECKABLE, REFUTED, SIZES, VERDICTS, Claim, ClaimResult
+from ._base import (
+    HOLDS,
+    HOLDS_WITH_CORRECTION,
+    LOOSE,
+    NOT_CHECKABLE,
+    REFUTED,
+    SIZES,
+    UNDETERMINED,
+    VERDICTS,
+    Claim,
+    ClaimResult,
+)
 from .report import parse_claims_md, parse_errata_md, render_claims_md, render_errata_md, write_text_atomic
 
 __all__ = [
@@ -27,6 +40,7 @@ __all__ = [
     "REFUTED",
     "REGISTRY",
     "SIZES",
+    "UNDETERMINED",
     "VERDICTS",
     "Claim",
     "ClaimResult",
