@@ -7,12 +7,13 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import Tensor
 
 import theory
 from wtflow.distributions import GaussianMixture, Point, StandardGaussian, UniformSphere
 
 from ._atoms import rel_err, rel_errs
-from ._base import HOLDS, HOLDS_WITH_CORRECTION, REFUTED, ClaimResult, check_size, fmt
+from ._base import HOLDS, HOLDS_WITH_CORRECTION, REFUTED, ClaimResult, check_size, fmt, printed_form
 from ._posterior import AtomSource, gmm_gaussian_target, gmm_point_target, gmm_ring_target
 
 __all__ = ["check_eq24", "check_lemma2"]
@@ -26,9 +27,16 @@ LEMMA2_FAIL_TOL = 1e-2
 EQ24_TOL = 1e-8
 
 
-def check_lemma2(size: str = "quick") -> ClaimResult:
-    """Lemma 2: u = -x/(1-t) - t/(1-t) grad log p_t, for Gaussian, ring (sphere) and point targets."""
+LEMMA2_PRINTED = {"x_coefficient": -1.0, "score_coefficient": -1.0}
+
+
+def check_lemma2(size: str = "quick", printed: dict | None = None) -> ClaimResult:
+    """Lemma 2: u = -x/(1-t) - t/(1-t) grad log p_t, for Gaussian, ring (sphere) and point targets.
+
+    ``printed``: {"x_coefficient": a, "score_coefficient": b} of u = a x/(1-t) + b t/(1-t) score (default -1, -1)."""
     check_size(size)
+    form = printed_form("lemma2", LEMMA2_PRINTED, printed)
+    a_x, b_score = form["x_coefficient"], form["score_coefficient"]
     n = 64 if size == "quick" else 512
     gen = torch.Generator().manual_seed(2)
     times = [0.1, 0.5, 0.9]
@@ -58,7 +66,7 @@ def check_lemma2(size: str = "quick") -> ClaimResult:
             "point, population D=2": (x2, gmm_point_target(x2, t, means2, stds2, w2)),
         }
         for name, (x, (u, score)) in cases.items():
-            rel = rel_errs(-x / (1 - t) - t / (1 - t) * score, u)
+            rel = rel_errs(a_x * x / (1 - t) + b_score * t / (1 - t) * score, u)
             errors[name] = max(errors.get(name, 0.0), float(rel.max()))
             medians[name] = min(medians.get(name, math.inf), float(rel.median()))
         # Cross-check the independent closed forms against theory.fields (u and score).
@@ -107,9 +115,29 @@ def check_lemma2(size: str = "quick") -> ClaimResult:
     )
 
 
-def check_eq24(size: str = "quick") -> ClaimResult:
-    """Suppl. eq. 24 (d_t u) and eq. 31 (grad_x u) against autograd, for random atom sources and theory.fields."""
+EQ24_PRINTED = {"cov_x_offset": 2.0, "third_sign": -1.0, "jacobian_sign": -1.0}
+
+
+def _printed_eq24(src: AtomSource, x: Tensor, t: Tensor, form: dict) -> tuple[Tensor, Tensor]:
+    """Eq. 24 as (-(x - E0)/t^2 + (a - t)/t^4 Cov x + s (1 - t)/t^4 Cov(X_0, ||X_0||^2)) and eq. 31 as
+    (I/t + j (1 - t)/t^3 Cov), with the printed a = 2, s = -1, j = -1 (``form``)."""
+    e0, cov, cov_sq = src.moments(x, t)
+    tc = t[:, None]
+    cov_x = torch.einsum("nij,nj->ni", cov, x)
+    dtu = (
+        -(x - e0) / tc**2 + (form["cov_x_offset"] - tc) / tc**4 * cov_x + form["third_sign"] * (1 - tc) / tc**4 * cov_sq
+    )
+    eye = torch.eye(x.shape[1], dtype=torch.float64)
+    jac = eye / tc[..., None] + form["jacobian_sign"] * ((1 - tc) / tc**3)[..., None] * cov
+    return dtu, jac
+
+
+def check_eq24(size: str = "quick", printed: dict | None = None) -> ClaimResult:
+    """Suppl. eq. 24 (d_t u) and eq. 31 (grad_x u) against autograd, for random atom sources and theory.fields.
+
+    ``printed``: {"cov_x_offset": a in (a - t), "third_sign", "jacobian_sign"} (default 2, -1, -1)."""
     check_size(size)
+    form = printed_form("eq24", EQ24_PRINTED, printed)
     gen = torch.Generator().manual_seed(24)
     n_src = 4 if size == "quick" else 16
     err_dt = err_jac = err_fields = 0.0
@@ -120,8 +148,7 @@ def check_eq24(size: str = "quick") -> ClaimResult:
         src = AtomSource(atoms, log_w)
         x = torch.rand(6, dim, generator=gen, dtype=torch.float64) * 2 - 0.5
         t = 0.05 + 0.9 * torch.rand(6, generator=gen, dtype=torch.float64)
-        dt_formula = src.time_derivative(x, t)
-        jac_formula = src.jacobian(x, t)
+        dt_formula, jac_formula = _printed_eq24(src, x, t, form)
         for n in range(x.shape[0]):
             xn, tn = x[n : n + 1], t[n]
             dt_auto = torch.autograd.functional.jacobian(lambda s, xn=xn, src=src: src.velocity(xn, s)[0], tn)

@@ -327,9 +327,15 @@ def check_eq28(size: str = "quick", printed: dict | None = None) -> ClaimResult:
     )
 
 
-def check_r_substitution(size: str = "quick") -> ClaimResult:
-    """Suppl. eq. 27 -> 28: R <= sqrt(D) replaced by sqrt(D) ("considering Lemma 5")."""
+R_SUBSTITUTION_PRINTED = {"radius_exponent": 0.5}
+
+
+def check_r_substitution(size: str = "quick", printed: dict | None = None) -> ClaimResult:
+    """Suppl. eq. 27 -> 28: R <= sqrt(D) replaced by sqrt(D) ("considering Lemma 5").
+
+    ``printed``: {"radius_exponent": e} for the substituted R = D^e (default 1/2)."""
     check_size(size)
+    exponent = printed_form("r_substitution", R_SUBSTITUTION_PRINTED, printed)["radius_exponent"]
     d = lemma3_data(size)
     dims, ts = list(d["dims"]), list(d["T"])
     # eq. 27 must be non-decreasing in R, so R = sqrt(D) gives an upper bound for every R <= sqrt(D).
@@ -337,10 +343,12 @@ def check_r_substitution(size: str = "quick") -> ClaimResult:
         eq27_bound(dd, t, r1) <= eq27_bound(dd, t, r2)
         for dd in dims
         for t in ts
-        for r1, r2 in ((0.5, 1.0), (1.0, math.sqrt(dd)))
+        for r1, r2 in ((0.5, 1.0), (1.0, float(dd) ** exponent))
     )
     same = bool(
-        np.allclose([eq27_bound(dd, t, math.sqrt(dd)) for dd in dims for t in ts], d["eq28"].ravel(), rtol=1e-12)
+        np.allclose(
+            [eq27_bound(dd, t, float(dd) ** exponent) for dd in dims for t in ts], d["eq28"].ravel(), rtol=1e-12
+        )
     )
     ball_order = d["C_ball"] / (d["dims"][:, None] ** 1.5 / d["T"][None, :] ** 4)
     box_over_ball = d["C"] / d["C_ball"]
@@ -367,9 +375,17 @@ def check_r_substitution(size: str = "quick") -> ClaimResult:
     )
 
 
-def check_theorem2(size: str = "quick") -> ClaimResult:
-    """Theorem 2: joint Lipschitz on R^D x [T, 1]; d_t u grows linearly in ||x|| (unbounded on R^D)."""
+THEOREM2_PRINTED = {"domain": "R^D"}
+
+
+def check_theorem2(size: str = "quick", printed: dict | None = None) -> ClaimResult:
+    """Theorem 2: joint Lipschitz on R^D x [T, 1]; d_t u grows linearly in ||x|| (unbounded on R^D).
+
+    ``printed``: {"domain": "R^D" (printed) or "box" ([-R, R]^D)}."""
     check_size(size)
+    domain = printed_form("theorem2", THEOREM2_PRINTED, printed)["domain"]
+    if domain not in ("R^D", "box"):
+        raise ValueError(f"theorem2: printed domain must be 'R^D' or 'box', got {domain!r}")
     d4, d3 = lemma4_data(size), lemma3_data(size)
     radii = np.geomspace(10.0, 1e4, 7)
     slopes_err, growth = [], []
@@ -389,7 +405,7 @@ def check_theorem2(size: str = "quick") -> ClaimResult:
     unbounded = slope_err < SLOPE_TOL and min(growth) > 100
     joint = np.sqrt(d4["certified_sup"] ** 2 + d3["U"] ** 2)  # same (D, T) grid: Lipschitz constant on the box
     bounded_ok = bool(np.all(np.isfinite(joint)))
-    if unbounded and bounded_ok:
+    if unbounded and bounded_ok and domain == "R^D":
         verdict = HOLDS_WITH_CORRECTION
     elif bounded_ok:
         verdict = HOLDS
