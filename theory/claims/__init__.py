@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from . import annulus, cpf, features, lipschitz, normalization
+from . import annulus, cpf, features, lipschitz, normalization, paper_text
 from ._base import (
     HOLDS,
     HOLDS_WITH_CORRECTION,
@@ -232,6 +232,24 @@ REGISTRY: tuple[Claim, ...] = (
         "Layer3 shapes of timm's wide_resnet50_2 (no weights) on zeros of shape (1, 3, 512, 512) and (1, 3, 256, 256).",
         features.check_wrn50_radius,
         needs=("timm",),
+    ),
+    Claim(
+        "xib_interpolation",
+        "Interpolation in Suppl. XI-B",
+        "Suppl. XI-B",
+        "'The sample position at time t is computed as x_t = t x_0 + (1 - t) x_1.'",
+        "The printed interpolation against the main text's X_t = (1 - t) X_0 + t X_1 on random x_0, x_1 and t.",
+        paper_text.check_xib_interpolation,
+    ),
+    Claim(
+        "cross_references",
+        "Cross-references and numbering",
+        "Secs. III-C, III-E, Suppl. IX-X",
+        "References to 'Lemmas 10 and 29', 'Theorem 3', 'Lemma 33', 'Lemmas (3) and (29)'; equation and theorem "
+        "numbering of main text and supplement.",
+        "Each cited number against the statements the paper defines (quoted lines); duplicated equation numbers and "
+        "restatements under new numbers.",
+        paper_text.check_cross_references,
     ),
 )
 
