@@ -164,3 +164,50 @@ def _gaussian_point_target(setup: _Setup) -> dict[str, Tensor]:
     s1 = torch.cat([p["S1"] for p in parts])[:, None]
     v = torch.cat([p["V"] for p in parts])
     return {"log_z": log_z, "score": -setup.x * s1 + (1 - setup.t)[:, None] * v}
+
+
+def _eq24_component_terms(setup: _Setup, qs: slice, ks: slice, log_z: Tensor):
+    """Per-component pieces of the centred eq. (24) for queries ``qs`` and components ``ks`` (Gaussian target):
+    (weights pi_k, u_k, q_k, g_k), shapes (n, k), (n, k, D), (n, k, D), (n, k); see ``_eq24_centred``."""
+    x, t = setup.x[qs], setup.t[qs][:, None]
+    logits, v, _ = _gaussian_logits(setup, setup.t.pow(2), qs, ks, True)
+    weights = torch.exp(logits - log_z[qs, None])
+    m = setup.comps.means[ks][None]
+    s2 = setup.comps.variances[None, ks]
+    a = x[:, None, :] - (1 - t)[..., None] * m
+    u_k = ((t - (1 - t) * s2) / v)[..., None] * a - m
+    x_coef = (-((1 - t) * s2).pow(2) + (1 + 2 * t - 2 * t.pow(2)) * s2 - t.pow(2)) / v.pow(2)
+    m_coef = ((1 - t.pow(2)) * s2 - t.pow(2)) / v.pow(2)
+    q_k = x_coef[..., None] * x[:, None, :] - m_coef[..., None] * m
+    w_k = u_k + (x / (2 * (1 - t)))[:, None, :]
+    g_k = w_k.pow(2).sum(-1) + setup.dim * s2 / v
+    return weights, u_k, q_k, g_k
+
+
+def _eq24_centred(setup: _Setup, log_z: Tensor) -> Tensor:
+    """Eq. (24) rewritten without cancellation for 0 < t < 1, (N, D).
+
+    With a = (2 - t) x / (2 (1 - t)), ||X_0||^2 = ||X_0 - a||^2 + 2 a.X_0 - ||a||^2 turns eq. (24) into
+    d_t u = -(x - E_0)/t^2 - (1 - t)/t^4 Cov(X_0, ||X_0 - a||^2 | x). Given component k (X_0 | x, k ~ N(mu_k, c_k I),
+    mu_k = x - t u_k, mu_k - a = -t w_k with w_k = u_k + x / (2 (1 - t))) this is
+    d_t u = sum_k pi_k q_k + (1 - t)/t sum_k pi_k (u_k - u)(g_k - G), g_k = ||w_k||^2 + D s_k^2/v_k, G = E_pi g_k,
+    where q_k = -u_k/t + 2 (1 - t) s_k^2 w_k/(t v_k) is expanded so that its O(1/t) parts cancel exactly:
+    q_k = [(-(1-t)^2 s^4 + (1 + 2t - 2t^2) s^2 - t^2) x - ((1 - t^2) s^2 - t^2) m_k] / v_k^2.
+    The remaining differences (u_k - u, g_k - G) are O(t) and lose no relative accuracy as t -> 0.
+    """
+    n, dim = setup.x.shape
+    out = torch.zeros(n, dim, dtype=torch.float64, device=setup.x.device)
+    for qs in _chunks(n, _pass2_sizes(n, dim)[0]):
+        k_chunk = _pass2_sizes(qs.stop - qs.start, dim)[1]
+        mean_u = torch.zeros(qs.stop - qs.start, dim, dtype=torch.float64, device=setup.x.device)
+        mean_g = torch.zeros(qs.stop - qs.start, dtype=torch.float64, device=setup.x.device)
+        for ks in _chunks(setup.comps.count, k_chunk):
+            weights, u_k, _, g_k = _eq24_component_terms(setup, qs, ks, log_z)
+            mean_u += torch.einsum("nk,nki->ni", weights, u_k)
+            mean_g += (weights * g_k).sum(1)
+        t = setup.t[qs][:, None]
+        for ks in _chunks(setup.comps.count, k_chunk):
+            weights, u_k, q_k, g_k = _eq24_component_terms(setup, qs, ks, log_z)
+            spread = torch.einsum("nk,nki->ni", weights * (g_k - mean_g[:, None]), u_k - mean_u[:, None, :])
+            out[qs] += torch.einsum("nk,nki->ni", weights, q_k) + (1 - t) / t * spread
+    return out

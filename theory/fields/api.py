@@ -10,8 +10,8 @@ from torch import Tensor
 from wtflow.distributions import Distribution, StandardGaussian
 
 from ._evaluate import _evaluate
-from ._gaussian import _gaussian_logits
-from ._setup import _as_mixture, _chunks, _prepare, _target_kind
+from ._gaussian import _eq24_centred, _gaussian_logits
+from ._setup import _as_mixture, _chunks, _prepare, _replace, _target_kind
 from ._streaming import _pass2_sizes
 
 
@@ -92,12 +92,28 @@ def velocity_time_derivative_eq24(x: Tensor, t, source: Distribution) -> Tensor:
 
         d_t u = -(x - E_0) / t^2 + (2 - t) / t^4 Cov[X_0|x] x - (1 - t) / t^4 Cov(X_0, ||X_0||^2 | x),
 
-    with E_0 = E[X_0 | X_t = x]. Needs t > 0. Equal to ``velocity_time_derivative`` (tested); kept to check eq. (24).
+    with E_0 = E[X_0 | X_t = x]; shaped like x. Needs t > 0. For t <= 1/2 it is evaluated in a centred form
+    (``_eq24_centred``: the same expression with ||X_0||^2 centred at (2 - t) x / (2 (1 - t)) and the O(1/t^2)
+    terms cancelled analytically), which keeps full relative accuracy as t -> 0; above 1/2 the printed form is
+    used as is. Equal to ``velocity_time_derivative`` (tested, also against mpmath at t <= 1e-3).
     """
     target = StandardGaussian(_as_mixture(source).event_shape)
     setup = _prepare(x, t, source, target)
     if bool((setup.t == 0).any()):
         raise ValueError("eq. (24) divides by t^4: t must be > 0")
+    log_z = log_density(setup.x, setup.t, source, target)
+    out = torch.empty_like(setup.x)
+    small = setup.t <= 0.5
+    if bool(small.any()):
+        out[small] = _eq24_centred(_replace(setup, rows=small), log_z[small])
+    if bool((~small).any()):
+        rows = ~small
+        out[rows] = _eq24_from_moments(_replace(setup, rows=rows), source, target, log_z[rows])
+    return setup.vector(out)
+
+
+def _eq24_from_moments(setup, source: Distribution, target: Distribution, log_z: Tensor) -> Tensor:
+    """Eq. (24) as printed, from E_0, Cov[X_0 | x] and Cov(X_0, ||X_0||^2 | x) (accurate for t away from 0)."""
     xs, ts = setup.x, setup.t
     n, dim = xs.shape
     comps = setup.comps
@@ -105,7 +121,6 @@ def velocity_time_derivative_eq24(x: Tensor, t, source: Distribution) -> Tensor:
     cov = posterior_cov_x0(xs, ts, source, target)
     # With X_0 | x, k ~ N(mu_k, c_k I):
     # Cov(X_0, ||X_0||^2 | x) = sum_k pi_k [2 c_k mu_k + (mu_k - E_0) (||mu_k||^2 + D c_k)].
-    log_z = log_density(xs, ts, source, target)
     third = torch.zeros(n, dim, dtype=torch.float64, device=xs.device)
     target_var = ts.pow(2)
     for qs in _chunks(n, _pass2_sizes(n, dim)[0]):
@@ -123,8 +138,7 @@ def velocity_time_derivative_eq24(x: Tensor, t, source: Distribution) -> Tensor:
             third[qs] += torch.einsum("nk,nki->ni", weights, term)
     tc = ts[:, None]
     cov_x = torch.einsum("nij,nj->ni", cov, xs)
-    value = -(xs - mean_x0) / tc.pow(2) + (2 - tc) / tc.pow(4) * cov_x - (1 - tc) / tc.pow(4) * third
-    return setup.vector(value)
+    return -(xs - mean_x0) / tc.pow(2) + (2 - tc) / tc.pow(4) * cov_x - (1 - tc) / tc.pow(4) * third
 
 
 class ExactField:
