@@ -65,3 +65,27 @@ def test_centred_and_printed_eq24_agree_where_both_are_accurate():
     below = theory.velocity_time_derivative_eq24(x, 0.5, source)
     above = theory.velocity_time_derivative_eq24(x, 0.5 + 1e-12, source)
     torch.testing.assert_close(below, above, rtol=1e-9, atol=1e-9)
+
+
+def test_underflow_and_overflow_raise_instead_of_nan():
+    gen = torch.Generator().manual_seed(9)
+    source = GaussianMixture.empirical(torch.randn(5, 3, generator=gen, dtype=F64))
+    target = StandardGaussian(3)
+    x = torch.randn(4, 3, generator=gen, dtype=F64)
+    assert torch.isfinite(theory.marginal_velocity(x, 1e-150, source, target)).all()
+    for quantity, t in (
+        (theory.marginal_velocity, 1e-160),
+        (theory.posterior_cov_x0, 1e-160),
+        (theory.velocity_jacobian, 1e-152),
+        (theory.velocity_time_derivative, 1e-110),
+    ):
+        with pytest.raises(FloatingPointError, match="not representable in float64"):
+            quantity(x, t, source, target)
+    with pytest.raises(ValueError, match="at most 1e"):
+        theory.marginal_velocity(x * 1e160, 0.5, source, target)
+    with pytest.raises(ValueError, match="empty batch"):
+        theory.marginal_velocity(x[:0], 0.5, source, target)
+    field = theory.exact_field(source, target)
+    assert torch.isfinite(field(x, torch.full((4,), 1.05, dtype=F64))).all()  # adaptive-solver overshoot
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 2\]"):
+        field(x, torch.full((4,), 100.0, dtype=F64))

@@ -9,6 +9,8 @@ from torch import Tensor
 
 from wtflow.distributions import Distribution, GaussianMixture, Point, StandardGaussian, UniformSphere
 
+from . import _limits
+
 _T0_MESSAGE = (
     "{name} is undefined at t = 0 for a source with point masses (empirical training set): "
     "this is the initial singularity of rFM (Theorem 1); off the training points u(x, t) ~ (x - m_nearest) / t "
@@ -99,8 +101,16 @@ def _prepare_x(x: Tensor, event_shapes: tuple[tuple[int, ...], ...], dim: int) -
     if x.ndim < 2 or tuple(x.shape[1:]) not in event_shapes + ((dim,),):
         shapes = " or ".join(f"(N, {', '.join(map(str, s))})" for s in dict.fromkeys(event_shapes + ((dim,),)))
         raise ValueError(f"x must have shape {shapes} to match the source and target, got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"x must hold at least one point, got an empty batch of shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():
         raise ValueError(f"x must be finite, got {int((~torch.isfinite(x)).sum())} non-finite entries")
+    largest = float(x.detach().abs().max())
+    if largest > _limits.MAX_ABS_X:
+        raise ValueError(
+            f"|x| entries must be at most {_limits.MAX_ABS_X:g} (squared distances overflow float64 beyond), "
+            f"got {largest:g}"
+        )
     return x.detach().to(torch.float64).reshape(x.shape[0], dim), tuple(x.shape)
 
 
@@ -114,12 +124,15 @@ def _prepare_t(t, n: int, device: torch.device, extrapolate: bool = False) -> Te
         raise ValueError(f"t must be a float or have shape ({n},) to match x, got shape {tuple(values.shape)}")
     if not torch.isfinite(values).all():
         raise ValueError("t must be finite")
-    bad = (values < 0) | ((values > 1) & (not extrapolate))
+    upper = _limits.MAX_EXTRAPOLATED_T if extrapolate else 1.0
+    bad = (values < 0) | (values > upper)
     if bad.any():
-        raise ValueError(
-            f"t must lie in [0, 1] (rFM runs from the data at t = 0 to the target at t = 1), "
-            f"got value(s) {values[bad][:3].tolist()}"
+        where = (
+            f"[0, {upper:g}] (t slightly above 1 is allowed for adaptive solvers with the Gaussian target)"
+            if extrapolate
+            else "[0, 1] (rFM runs from the data at t = 0 to the target at t = 1)"
         )
+        raise ValueError(f"t must lie in {where}, got value(s) {values[bad][:3].tolist()}")
     return values
 
 

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from wtflow.distributions import Distribution, StandardGaussian
 
-from ._evaluate import _evaluate
+from ._evaluate import _evaluate, _require_finite
 from ._gaussian import _eq24_centred, _gaussian_logits
 from ._setup import _as_mixture, _chunks, _prepare, _replace, _target_kind
 from ._streaming import _pass2_sizes
@@ -109,7 +109,7 @@ def velocity_time_derivative_eq24(x: Tensor, t, source: Distribution) -> Tensor:
     if bool((~small).any()):
         rows = ~small
         out[rows] = _eq24_from_moments(_replace(setup, rows=rows), source, target, log_z[rows])
-    return setup.vector(out)
+    return setup.vector(_require_finite(out, setup, "eq. (24)"))
 
 
 def _eq24_from_moments(setup, source: Distribution, target: Distribution, log_z: Tensor) -> Tensor:
