@@ -1,4 +1,4 @@
-"""Every formal statement of the WT-Flow paper as an executable check (issue 3).
+"""Every formal statement of the WT-Flow paper as an executable check.
 
 ``REGISTRY`` lists the statements in paper order; each ``Claim`` holds the paper's wording, what is
 computed and a ``check(size)`` returning a ``ClaimResult`` (numbers, a verdict derived by a stated rule,

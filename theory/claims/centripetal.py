@@ -91,22 +91,8 @@ def check_theorem1(size: str = "quick", printed: dict | None = None) -> ClaimRes
     )
 
 
-PROPOSITION1_PRINTED = {"limit_coefficient": -1.0}
-
-
-@single_threaded
-def check_proposition1(size: str = "quick", printed: dict | None = None) -> ClaimResult:
-    """Prop. 1 / eq. 12: u(x, t) -> -x as t -> 0; population, empirical, affine-subspace and sphere sources.
-
-    ``printed``: {"limit_coefficient": c} of the printed limit u -> c x (default -1)."""
-    check_size(size)
-    coef = printed_form("prop1", PROPOSITION1_PRINTED, printed)["limit_coefficient"]
-    gen = torch.Generator().manual_seed(12)
-    n = 32 if size == "quick" else 256
-    ts = np.geomspace(1e-5, 1e-2, 8 if size == "quick" else 24)
-    measured: dict[str, str] = {}
-
-    # (a) Population mixtures, Gaussian and sphere targets: rate O(t).
+def _prop1_population(gen: torch.Generator, n: int, ts: np.ndarray, coef: float, measured: dict) -> tuple[bool, list]:
+    """(a) Population mixtures, Gaussian and sphere targets: ||u - c x|| = O(t); (ok, slopes)."""
     slopes, last = [], []
     magnitude_corr = []
     for dim, target in (
@@ -133,8 +119,11 @@ def check_proposition1(size: str = "quick", printed: dict | None = None) -> Clai
     )
     measured["population: max ||u + x||/||x|| at t = 1e-5"] = fmt(max(last), 3)
     measured["population: rank corr(||u(x, 1e-5)||, ||x||), min"] = fmt(min(magnitude_corr), 4)
+    return pop_ok, slopes
 
-    # (b) Empirical source: at atoms u -> 0 and E1 -> m_k; off the atoms u ~ (x - m_nearest)/t.
+
+def _prop1_empirical(gen: torch.Generator, measured: dict) -> bool:
+    """(b) Empirical source: at the atoms u -> 0 and E1 -> m_k; off them u ~ (x - m_nearest)/t."""
     dim = 16
     atoms = 0.5 * torch.randn(32, dim, generator=gen, dtype=torch.float64)
     emp = GaussianMixture.empirical(atoms)
@@ -158,8 +147,11 @@ def check_proposition1(size: str = "quick", printed: dict | None = None) -> Clai
     measured["empirical: max ||E[X_1|m_k] - m_k||/||m_k||"] = fmt(e1_err, 2)
     measured["empirical, off the atoms: median log-log slope of ||u||"] = fmt(off_slope, 4)
     measured["empirical, off the atoms: max |t||u||/||x - m_nearest|| - 1| at t = 1e-3"] = fmt(off_scaled, 3)
+    return emp_ok
 
-    # (c) Gaussian source on an affine subspace c + V (k = 3): on it u -> -P_V x, not -x.
+
+def _prop1_subspace(gen: torch.Generator, n: int, dim: int, measured: dict) -> bool:
+    """(c) Gaussian source on an affine subspace c + V (k = 3): on it u -> -P_V x, not -x; thin sources."""
     k = 3
     basis, _ = torch.linalg.qr(torch.randn(dim, k, generator=gen, dtype=torch.float64))
     proj = basis @ basis.T
@@ -190,8 +182,11 @@ def check_proposition1(size: str = "quick", printed: dict | None = None) -> Clai
     measured["thin (s = 1e-2): ||u + x||/||x|| at t = 1e-4 | ||u - u_(s=0)||/||x|| at t = 0.1"] = (
         f"{fmt(thin_below, 3)} | {fmt(thin_above, 3)}"
     )
+    return sub_ok
 
-    # (d) Uniform sphere of radius sqrt(D) (LN-like support): u(x, 0+) = 0 on the sphere, rate O(t).
+
+def _prop1_sphere(gen: torch.Generator, n: int, dim: int, measured: dict) -> tuple[bool, np.ndarray, np.ndarray]:
+    """(d) Uniform sphere of radius sqrt(D) (LN-like support): u(x, 0+) = 0 on the sphere, rate O(t)."""
     sphere_x = torch.randn(n, dim, generator=gen, dtype=torch.float64)
     sphere_x = math.sqrt(dim) * sphere_x / sphere_x.norm(dim=1, keepdim=True)
     eye = torch.eye(dim, dtype=torch.float64)
@@ -206,6 +201,27 @@ def check_proposition1(size: str = "quick", printed: dict | None = None) -> Clai
     sph_ok = sph[0] < SMALL_RATIO and abs(sph_slope - 1) < SLOPE_TOL
     measured["sphere source (LN-like): max ||u||/||x|| at t = 1e-4"] = fmt(float(sph[0]), 3)
     measured["sphere source: log-log slope of ||u|| in t"] = fmt(sph_slope, 4)
+    return sph_ok, sph, ts_sph
+
+
+PROPOSITION1_PRINTED = {"limit_coefficient": -1.0}
+
+
+@single_threaded
+def check_proposition1(size: str = "quick", printed: dict | None = None) -> ClaimResult:
+    """Prop. 1 / eq. 12: u(x, t) -> -x as t -> 0; population, empirical, affine-subspace and sphere sources.
+
+    ``printed``: {"limit_coefficient": c} of the printed limit u -> c x (default -1)."""
+    check_size(size)
+    coef = printed_form("prop1", PROPOSITION1_PRINTED, printed)["limit_coefficient"]
+    gen = torch.Generator().manual_seed(12)
+    n = 32 if size == "quick" else 256
+    ts = np.geomspace(1e-5, 1e-2, 8 if size == "quick" else 24)
+    measured: dict[str, str] = {}
+    pop_ok, slopes = _prop1_population(gen, n, ts, coef, measured)
+    emp_ok = _prop1_empirical(gen, measured)
+    sub_ok = _prop1_subspace(gen, n, 16, measured)
+    sph_ok, sph, ts_sph = _prop1_sphere(gen, n, 16, measured)
 
     if pop_ok and emp_ok and sub_ok and sph_ok:
         verdict = HOLDS_WITH_CORRECTION

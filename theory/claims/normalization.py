@@ -222,6 +222,59 @@ def check_lemma6(size: str = "quick", printed: dict | None = None) -> ClaimResul
     )
 
 
+def _batch_statistics_norms(test: Tensor, eps: float) -> tuple[Tensor, list, list, list]:
+    """Per-sample ||BN(x)|| with batch statistics over batches of ``PAPER_BATCH_SIZE``: (norms, D_eff per batch,
+    masks ||BN||^2 < D_eff, max ||BN||^2 / D_eff per batch)."""
+    shape = test.shape[1:]
+    norms, d_eff, below_eff, max_over_eff = [], [], [], []
+    for i in range(0, test.shape[0], PAPER_BATCH_SIZE):
+        y, var_b = batch_norm_stats(test[i : i + PAPER_BATCH_SIZE], eps)
+        sq = y.flatten(1).pow(2).sum(1)
+        norms.append(sq.sqrt())
+        eff = float((shape[1] * shape[2] * var_b / (var_b + eps)).sum())
+        d_eff.append(eff)
+        below_eff.append(sq < eff * (1 - 1e-12))
+        max_over_eff.append(float(sq.max()) / eff)
+    return torch.cat(norms), d_eff, below_eff, max_over_eff
+
+
+@single_threaded
+def _per_sample_rows(size: str) -> list[dict]:
+    """Per fraction of zeros: per-sample BN norms of sparse ReLU features (D = 1024), batch and running statistics."""
+    gen = torch.Generator().manual_seed(66)
+    shape = (64, 4, 4)
+    dim = math.prod(shape)
+    rank = 8
+    eps = 1e-5
+    weight = torch.randn(rank, dim, generator=gen, dtype=torch.float64) / math.sqrt(rank)
+    n_test, n_train = (1024, 4096) if size == "quick" else (8192, 65536)
+    rows = []
+    for zf in [0.0, 0.5, 0.9, 0.99, 0.999]:
+        train = sparse_relu_features(n_train, shape, rank, zf, gen, weight)
+        mean = train.mean(dim=(0, 2, 3), keepdim=True)
+        var = train.var(dim=(0, 2, 3), keepdim=True)  # running statistics use the unbiased variance
+        test = sparse_relu_features(n_test, shape, rank, zf, gen, weight)
+        running = ((test - mean) / torch.sqrt(var + eps)).flatten(1).norm(dim=1) / math.sqrt(dim)
+        norms, d_eff, below_eff, max_over_eff = _batch_statistics_norms(test, eps)
+        batch = norms / math.sqrt(dim)
+        rows.append(
+            {
+                "zero_fraction": float((test == 0).double().mean()),
+                "batch_mean": float(batch.mean()),
+                "batch_median": float(batch.median()),
+                "batch_cv": float(batch.std() / batch.mean()),
+                "batch_d_eff_over_d": float(np.mean(d_eff)) / dim,
+                "batch_fraction_below_d_eff": float(torch.cat(below_eff).double().mean()),
+                "batch_min_max_sq_over_d_eff": float(min(max_over_eff)),
+                "running_mean": float(running.mean()),
+                "running_median": float(running.median()),
+                "running_rms": float(running.pow(2).mean().sqrt()),
+                "running_cv": float(running.std() / running.mean()),
+            }
+        )
+    return rows
+
+
 LEMMA6_PER_SAMPLE_PRINTED = {"fraction_below": 1.0}
 
 
@@ -233,46 +286,7 @@ def check_lemma6_per_sample(size: str = "quick", printed: dict | None = None) ->
     sqrt(D_eff) (read as all: 1)}."""
     check_size(size)
     fraction_printed = printed_form("lemma6_per_sample", LEMMA6_PER_SAMPLE_PRINTED, printed)["fraction_below"]
-    gen = torch.Generator().manual_seed(66)
-    shape = (64, 4, 4)
-    dim = math.prod(shape)
-    rank = 8
-    eps = 1e-5
-    weight = torch.randn(rank, dim, generator=gen, dtype=torch.float64) / math.sqrt(rank)
-    zero_fractions = [0.0, 0.5, 0.9, 0.99, 0.999]
-    n_test, n_train = (1024, 4096) if size == "quick" else (8192, 65536)
-    rows = []
-    for zf in zero_fractions:
-        train = sparse_relu_features(n_train, shape, rank, zf, gen, weight)
-        mean = train.mean(dim=(0, 2, 3), keepdim=True)
-        var = train.var(dim=(0, 2, 3), keepdim=True)  # running statistics use the unbiased variance
-        test = sparse_relu_features(n_test, shape, rank, zf, gen, weight)
-        running = ((test - mean) / torch.sqrt(var + eps)).flatten(1).norm(dim=1) / math.sqrt(dim)
-        norms, d_eff, below_eff, max_over_eff = [], [], [], []
-        for i in range(0, n_test, PAPER_BATCH_SIZE):
-            y, var_b = batch_norm_stats(test[i : i + PAPER_BATCH_SIZE], eps)
-            sq = y.flatten(1).pow(2).sum(1)
-            norms.append(sq.sqrt())
-            eff = float((shape[1] * shape[2] * var_b / (var_b + eps)).sum())
-            d_eff.append(eff / dim)
-            below_eff.append(sq < eff * (1 - 1e-12))
-            max_over_eff.append(float(sq.max()) / eff)
-        batch = torch.cat(norms) / math.sqrt(dim)
-        rows.append(
-            {
-                "zero_fraction": float((test == 0).double().mean()),
-                "batch_mean": float(batch.mean()),
-                "batch_median": float(batch.median()),
-                "batch_cv": float(batch.std() / batch.mean()),
-                "batch_d_eff_over_d": float(np.mean(d_eff)),
-                "batch_fraction_below_d_eff": float(torch.cat(below_eff).double().mean()),
-                "batch_min_max_sq_over_d_eff": float(min(max_over_eff)),
-                "running_mean": float(running.mean()),
-                "running_median": float(running.median()),
-                "running_rms": float(running.pow(2).mean().sqrt()),
-                "running_cv": float(running.std() / running.mean()),
-            }
-        )
+    rows = _per_sample_rows(size)
     means = np.array([r["batch_mean"] for r in rows])
     forced = min(r["batch_min_max_sq_over_d_eff"] for r in rows)
     if forced < 1 - 1e-9:

@@ -170,16 +170,11 @@ def _angle_text(angles: np.ndarray, cls: str) -> str:
     )
 
 
-@single_threaded
-def check_proposition2(size: str = "quick", printed: dict | None = None) -> ClaimResult:
-    """Prop. 2: angle between the initial field and the OT displacement T(x) - x (closed form and POT's ot.emd),
-    for the exact small-t field and for the paper's centripetal field -x (eq. 12).
-
-    ``printed``: {"directions": the allowed classes, printed ("orthogonal", "opposite")}."""
+def _prop2_rows(size: str) -> list[dict]:
+    """Per configuration (D = 2 and 64): |u(x, 0+)|/||x||, closed-form angles of the OT displacement with the exact
+    u(x, 0+) and with -x, and the angles of finite-sample POT plans (``ot.emd``) with the exact u."""
     import ot
 
-    check_size(size)
-    directions = tuple(printed_form("prop2", PROPOSITION2_PRINTED, printed)["directions"])
     n_values = [64, 256] if size == "quick" else [64, 128, 256, 512, 1024, 2048]
     n_eval = 256 if size == "quick" else 2048
     rows = []
@@ -221,6 +216,18 @@ def check_proposition2(size: str = "quick", printed: dict | None = None) -> Clai
                 n: float(np.median(a[np.isfinite(a)])) if np.isfinite(a).any() else math.nan for n, a in finite.items()
             }
             rows.append(row)
+    return rows
+
+
+@single_threaded
+def check_proposition2(size: str = "quick", printed: dict | None = None) -> ClaimResult:
+    """Prop. 2: angle between the initial field and the OT displacement T(x) - x (closed form and POT's ot.emd),
+    for the exact small-t field and for the paper's centripetal field -x (eq. 12).
+
+    ``printed``: {"directions": the allowed classes, printed ("orthogonal", "opposite")}."""
+    check_size(size)
+    directions = tuple(printed_form("prop2", PROPOSITION2_PRINTED, printed)["directions"])
+    rows = _prop2_rows(size)
 
     def key(r):
         return f"D={r['D']} {r['regime']} {r['name']} -> {r['target']}"
