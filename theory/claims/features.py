@@ -8,6 +8,7 @@ at 256 x 256; the full size runs real passes on zeros at both sizes.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -20,8 +21,10 @@ PAPER_RADIUS = {512: 512.0, 256: 256.0}  # eq. 48 and the "transistor" remark (2
 PAPER_MAP_SHAPE = (1024, 16, 16)  # "(8, 1024, 16, 16)", Suppl. XI-B / XI-E
 
 
+@functools.lru_cache(maxsize=8)
 def layer3_shape(side: int, device: str = "cpu") -> tuple[int, int, int]:
-    """(C, H, W) of WideResNet-50-2's third residual stage for a (1, 3, side, side) input of zeros."""
+    """(C, H, W) of WideResNet-50-2's third residual stage for a (1, 3, side, side) input of zeros (cached: the
+    architecture fixes it; ``device="meta"`` gets the shapes without computing)."""
     import timm
 
     model = timm.create_model("wide_resnet50_2", pretrained=False, features_only=True, out_indices=(3,)).eval()
@@ -40,7 +43,7 @@ def check_wrn50_radius(size: str = "quick", printed: dict | None = None) -> Clai
     paper_radius = {512: float(form["radius_512"]), 256: float(form["radius_256"])}
     shapes = {
         512: layer3_shape(512, device="meta" if size == "quick" else "cpu"),
-        256: layer3_shape(256, device="cpu"),
+        256: layer3_shape(256, device="meta" if size == "quick" else "cpu"),
     }
     radius = {side: math.sqrt(math.prod(s)) for side, s in shapes.items()}
     mismatch = {side: radius[side] / paper_radius[side] for side in shapes}

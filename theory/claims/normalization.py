@@ -238,9 +238,19 @@ def _batch_statistics_norms(test: Tensor, eps: float) -> tuple[Tensor, list, lis
     return torch.cat(norms), d_eff, below_eff, max_over_eff
 
 
-@single_threaded
+_PER_SAMPLE_CACHE: dict[str, list[dict]] = {}
+
+
 def _per_sample_rows(size: str) -> list[dict]:
-    """Per fraction of zeros: per-sample BN norms of sparse ReLU features (D = 1024), batch and running statistics."""
+    """Per fraction of zeros: per-sample BN norms of sparse ReLU features (D = 1024), batch and running statistics
+    (seeded, cached per size)."""
+    if size not in _PER_SAMPLE_CACHE:
+        _PER_SAMPLE_CACHE[size] = _compute_per_sample_rows(size)
+    return _PER_SAMPLE_CACHE[size]
+
+
+@single_threaded
+def _compute_per_sample_rows(size: str) -> list[dict]:
     gen = torch.Generator().manual_seed(66)
     shape = (64, 4, 4)
     dim = math.prod(shape)
