@@ -67,9 +67,10 @@ Facts worth knowing (tested in tests/theory/):
   For the point target u(x, 0) = -x for every source.
 * t = 1. The Gaussian target is fine (u(x, 1) = x - E[X_0]). For the sphere and point targets X_1 has
   no density and u blows up like (r x/||x|| - x) / (1 - t) resp. -x / (1 - t) off the support: t = 1 raises.
-  (``wtflow.solvers.euler`` never evaluates at t = 1; ``solve_adaptive`` does, so use it with the
-  Gaussian target, or Euler for the other targets.) ``exact_field`` with the Gaussian target also accepts
-  t slightly above 1, where adaptive solvers overshoot; the same formulas define u there.
+  (fixed-step ``wtflow.solvers.solve(..., method="euler")`` never evaluates at t = 1; adaptive methods do, so
+  use them with the Gaussian target, or Euler for the other targets.) ``exact_field`` with the Gaussian target
+  also accepts t up to 2, where adaptive solvers overshoot; the same formulas define u there. Underflow of powers of
+  t (t below ~1e-150 with point masses) and |x| > 1e150 raise instead of returning NaN.
 * Sphere target with point-mass components. In D >= 2, X_t given a point mass lives on the sphere of
   radius t r around (1 - t) m_k and has no Lebesgue density. The quantities returned are the s -> 0
   limits of the population formulas (all point masses sharing the same s -> 0):

@@ -49,7 +49,8 @@ def _check_available(setup: _Setup, quantity: str, name: str) -> None:
     if setup.target in ("sphere", "point") and bool((t == 1).any()):
         raise ValueError(
             f"{name} is undefined at t = 1 for the {setup.target} target: X_1 has no density there and u blows up "
-            "like 1 / (1 - t) off its support; evaluate at t < 1 (wtflow.solvers.euler never evaluates at t = 1)"
+            "like 1 / (1 - t) off its support; evaluate at t < 1 (fixed-step wtflow.solvers.solve never evaluates "
+            "at t = 1)"
         )
     if quantity in _DENSITY_QUANTITIES:
         if setup.target == "point" and any_point_mass:

@@ -14,7 +14,8 @@ from . import _limits
 _T0_MESSAGE = (
     "{name} is undefined at t = 0 for a source with point masses (empirical training set): "
     "this is the initial singularity of rFM (Theorem 1); off the training points u(x, t) ~ (x - m_nearest) / t "
-    "has no limit as t -> 0. Start at a small t0 > 0 (e.g. wtflow.solvers.euler(..., t0=1e-3))."
+    "has no limit as t -> 0. Start at a small t0 > 0 "
+    "(e.g. wtflow.solvers.solve(field, x, 'euler', steps, t_start=1e-3))."
 )
 
 

@@ -168,9 +168,9 @@ class ExactField:
 
 
 def exact_field(source: Distribution, target: Distribution) -> Callable[[Tensor, Tensor], Tensor]:
-    """A velocity v(x_t, t) returning the exact u(x_t, t) (eq. 8), for ``wtflow.solvers.euler`` / ``solve_adaptive``.
+    """A velocity v(x_t, t) returning the exact u(x_t, t) (eq. 8), for ``wtflow.solvers.solve``.
 
     With an empirical source start at t0 > 0 (Theorem 1); with the sphere or point target use Euler
-    (``solve_adaptive`` evaluates at t = 1, where those fields are undefined).
+    (adaptive methods evaluate at t = 1, where those fields are undefined).
     """
     return ExactField(source, target)
