@@ -244,7 +244,7 @@ REGISTRY: tuple[Claim, ...] = (
     Claim(
         "cross_references",
         "Cross-references and numbering",
-        "Secs. III-C, III-E, Suppl. IX-X",
+        "Secs. III-C, III-D, Suppl. IX-X",
         "References to 'Lemmas 10 and 29', 'Theorem 3', 'Lemma 33', 'Lemmas (3) and (29)'; equation and theorem "
         "numbering of main text and supplement.",
         "Each cited number against the statements the paper defines (quoted lines); duplicated equation numbers and "
