@@ -224,7 +224,7 @@ def check_lemma6(size: str = "quick", printed: dict | None = None) -> ClaimResul
 
 def _batch_statistics_norms(test: Tensor, eps: float) -> tuple[Tensor, list, list, list]:
     """Per-sample ||BN(x)|| with batch statistics over batches of ``PAPER_BATCH_SIZE``: (norms, D_eff per batch,
-    masks ||BN||^2 < D_eff, max ||BN||^2 / D_eff per batch)."""
+    masks ||BN||^2 < D_eff, max ||BN||^2 / D_eff per batch with D_eff > 0)."""
     shape = test.shape[1:]
     norms, d_eff, below_eff, max_over_eff = [], [], [], []
     for i in range(0, test.shape[0], PAPER_BATCH_SIZE):
@@ -234,7 +234,8 @@ def _batch_statistics_norms(test: Tensor, eps: float) -> tuple[Tensor, list, lis
         eff = float((shape[1] * shape[2] * var_b / (var_b + eps)).sum())
         d_eff.append(eff)
         below_eff.append(sq < eff * (1 - 1e-12))
-        max_over_eff.append(float(sq.max()) / eff)
+        if eff > 0:  # a batch whose channels are all constant maps every sample to 0 = sqrt(D_eff)
+            max_over_eff.append(float(sq.max()) / eff)
     return torch.cat(norms), d_eff, below_eff, max_over_eff
 
 
