@@ -69,7 +69,7 @@ Facts worth knowing (tested in tests/theory/):
   no density and u blows up like (r x/||x|| - x) / (1 - t) resp. -x / (1 - t) off the support: t = 1 raises.
   (fixed-step ``wtflow.solvers.solve(..., method="euler")`` never evaluates at t = 1; adaptive methods do, so
   use them with the Gaussian target, or Euler for the other targets.) ``exact_field`` with the Gaussian target
-  also accepts t up to 2, where adaptive solvers overshoot; the same formulas define u there. Underflow of powers of
+  also accepts t up to 12, where adaptive solvers overshoot; the same formulas define u there. Underflow of powers of
   t (t below ~1e-150 with point masses) and |x| > 1e150 raise instead of returning NaN.
 * Sphere target with point-mass components. In D >= 2, X_t given a point mass lives on the sphere of
   radius t r around (1 - t) m_k and has no Lebesgue density. The quantities returned are the s -> 0
