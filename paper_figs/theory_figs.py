@@ -256,17 +256,19 @@ def _row_label(row: dict) -> str:
 
 
 def prop2_figure(size: str = "quick"):
-    """Prop. 2 figure: per source/target case, the angle between u(x, 0+) and the OT displacement T(x) - x, from the
-    closed forms and from finite-sample POT plans (claim ``prop2``). Returns (figure, {"prop2_angles": table})."""
+    """Prop. 2 figure: per source/target case, the angle between the OT displacement T(x) - x and (a) the exact
+    u(x, 0+), (b) the paper's centripetal field -x, from the closed forms, and (a) from finite-sample POT plans (claim
+    ``prop2``). Case labels sit in their own panel so they do not squeeze the plot. Returns (figure,
+    {"prop2_angles": table})."""
     import matplotlib.pyplot as plt
 
     from theory.claims import run_claim
     from toys._common import OKABE_ITO, figure_style
 
-    result = run_claim("prop2", size)
-    rows = result.data["rows"]
+    rows = run_claim("prop2", size).data["rows"]
     ns = sorted({int(n) for row in rows for n in row.get("finite_angles", {})})
-    n_colors = [OKABE_ITO[k] for k in ("sky", "blue", "purple", "orange")]
+    ns = ns if len(ns) <= 3 else [ns[0], ns[len(ns) // 2], ns[-1]]
+    n_colors = [OKABE_ITO[k] for k in ("sky", "blue", "purple")]
     long: dict[str, list] = {k: [] for k in ("case", "D", "regime", "source", "target", "method", "angle_deg")}
 
     def add(row: dict, method: str, angles) -> None:
@@ -279,56 +281,73 @@ def prop2_figure(size: str = "quick"):
         long["method"] += [method] * len(angles)
         long["angle_deg"] += angles.tolist()
 
+    def angle_series(row: dict) -> list[tuple[str, np.ndarray, str, str]]:
+        """(label, angles, color, kind) per series of one case: closed form against the exact u(x, 0+) ('exact') and
+        against the paper's -x ('paper'), then POT ot.emd plans against the exact u ('box')."""
+        series = []
+        for key, label, color, kind in (
+            ("closed_form_angles", "closed form: OT vs exact u(x, 0+)", "black", "exact"),
+            ("paper_field_angles", "closed form: OT vs the paper's -x (eq. 12)", OKABE_ITO["vermillion"], "paper"),
+        ):
+            angles = row.get(key)
+            if angles is not None and np.isfinite(np.asarray(angles, dtype=float)).any():
+                series.append((label, np.asarray(angles, dtype=float), color, kind))
+        for n, color in zip(ns, n_colors):
+            angles = row.get("finite_angles", {}).get(n)
+            if angles is not None:
+                series.append((f"ot.emd, n = {n}", np.asarray(angles, dtype=float), color, "box"))
+        return series
+
     with figure_style():
-        fig, ax = plt.subplots(figsize=(8.0, 0.55 * len(rows) + 1.4), layout="constrained")
-        width = 0.8 / (1 + len(ns))
-        labels = []
+        fig, (ax_text, ax) = plt.subplots(
+            1, 2, figsize=(10.0, 0.5 * len(rows) + 1.6), layout="constrained", sharey=True,
+            gridspec_kw={"width_ratios": [1.0, 1.6]},
+        )  # fmt: skip
+        ax_text.axis("off")
         for i, row in enumerate(rows):
-            u_ratio = float(row["u0_over_x_median"])
-            labels.append(f"{_row_label(row)}\n|u(x,0+)|/||x|| = {u_ratio:.2g}; closed form: "
-                          f"{row.get('closed_form_class') or 'none'}")  # fmt: skip
-            series = []
-            closed = row.get("closed_form_angles")
-            if closed is not None and np.isfinite(np.asarray(closed, dtype=float)).any():
-                series.append(("closed form (exact u, exact OT map)", np.asarray(closed, dtype=float), "black"))
-                add(row, "closed form", closed)
-            for n, color in zip(ns, n_colors):
-                angles = row.get("finite_angles", {}).get(n)
-                if angles is not None:
-                    series.append((f"ot.emd, n = {n}", np.asarray(angles, dtype=float), color))
-                    add(row, f"ot.emd n={n}", angles)
-            if not any(np.isfinite(a).any() for _, a, _ in series):
-                ax.text(3, i, "no angle: u(x, 0+) = 0 on the support" + (
-                    " and the OT map is the identity" if row.get("closed_form_class") == "OT is the identity" else ""),
-                    va="center", fontsize=6.5, color="0.3")  # fmt: skip
-            for j, (label, angles, color) in enumerate(series):
+            exact = row.get("closed_form_class") or "no closed form"
+            paper = row.get("paper_field_class") or "no closed form"
+            ax_text.text(
+                1.0, i, f"{_row_label(row)}\n|u(x,0+)|/||x|| = {float(row['u0_over_x_median']):.2g}; "
+                f"exact u: {exact}; paper's -x: {paper}", ha="right", va="center", fontsize=6.5,
+                transform=ax_text.get_yaxis_transform(),
+            )  # fmt: skip
+            series = angle_series(row)
+            if not any(np.isfinite(a).any() for _, a, _, _ in series):
+                ax.text(3, i, "no angle: u(x, 0+) = 0 on the support", va="center", fontsize=6.5, color="0.3")
+            width = 0.8 / max(1, len(series))
+            for j, (label, angles, color, kind) in enumerate(series):
+                add(row, label, angles)
                 angles = angles[np.isfinite(angles)]
                 if not len(angles):
                     continue
                 pos = i + (j - (len(series) - 1) / 2) * width
-                if label.startswith("closed form"):
+                if kind != "box":
                     lo, med, hi = np.percentile(angles, [5, 50, 95])
-                    ax.plot([lo, hi], [pos, pos], color="black", lw=1.2)
-                    ax.plot([med], [pos], marker="D", color="black", ms=4)
+                    ax.plot([lo, hi], [pos, pos], color=color, lw=1.2)
+                    ax.plot([med], [pos], marker="D" if kind == "exact" else "^", color=color, ms=4)
                     continue
                 ax.boxplot(angles, positions=[pos], widths=width * 0.85, vert=False, whis=(5, 95), showfliers=False,
                            patch_artist=True, boxprops={"facecolor": color, "alpha": 0.6, "color": color},
                            medianprops={"color": "black"}, whiskerprops={"color": color}, capprops={"color": color},
                            manage_ticks=False)  # fmt: skip
-        handles = [plt.Line2D([], [], color="black", marker="D", ms=4)]
-        names = ["closed form (exact u, exact OT map): median, 5-95%"]
+        handles = [
+            plt.Line2D([], [], color="black", marker="D", ms=4),
+            plt.Line2D([], [], color=OKABE_ITO["vermillion"], marker="^", ms=4),
+        ]
+        names = ["closed form, OT vs exact u(x, 0+): median, 5-95%", "closed form, OT vs the paper's -x: median, 5-95%"]
         for n, color in zip(ns, n_colors):
             handles.append(plt.Rectangle((0, 0), 1, 1, color=color, alpha=0.6))
-            names.append(f"finite sample, POT ot.emd, n = {n} (box 25-75%, whiskers 5-95%)")
+            names.append(f"ot.emd (n = {n}) vs exact u")
         for x, text in ((90, "orthogonal"), (180, "opposite")):
             ax.axvline(x, color="0.3", ls="--", lw=0.8)
             ax.text(x, 1.003, text, ha="center", va="bottom", fontsize=7, transform=ax.get_xaxis_transform())
-        ax.set_yticks(np.arange(len(rows)), labels, fontsize=6.5)
+        ax.set_yticks(np.arange(len(rows)), [""] * len(rows))
         ax.set_ylim(len(rows) - 0.3, -0.7)
-        ax.set_xlim(0, 190)
-        ax.set_xlabel("angle between u(x, 0+) and the OT displacement T(x) - x (degrees)")
-        fig.suptitle("Proposition 2: is u(x, 0) of WT-Flow orthogonal or opposite to the OT direction?")
-        ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2, fontsize=6.5)
+        ax.set_xlim(-6, 190)
+        ax.set_xlabel("angle with the OT displacement T(x) - x (degrees)")
+        fig.suptitle("Proposition 2: is the initial field orthogonal or opposite to the OT direction?")
+        ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=6.5)
     table = {k: np.asarray(v, dtype=object if isinstance(v[0], str) else float) for k, v in long.items()}
     return fig, {"prop2_angles": table}
 
@@ -340,7 +359,9 @@ def build_prop2(ctx: Context) -> None:
     result = run_claim("prop2", _size(ctx))
     rows = result.data["rows"]
     fig, tables = prop2_figure(_size(ctx))
-    ctx.save_figure(fig, "prop2_angles", "Prop. 2: angle between u(x, 0+) and the OT displacement per case")
+    ctx.save_figure(
+        fig, "prop2_angles", "Prop. 2: angle of the OT displacement with the exact u(x, 0+) and with the paper's -x"
+    )
     ctx.save_table(tables["prop2_angles"], "prop2_angles", "every angle behind the figure (case, method)")
     classes = {}
     for row in rows:
@@ -351,8 +372,9 @@ def build_prop2(ctx: Context) -> None:
             or "none (no angle defined)"
         )
         ctx.number(
-            f"{_row_label(row)}: |u(x,0+)|/||x|| = {float(row['u0_over_x_median']):.2g}; closed form "
-            f"{row.get('closed_form_class') or 'n/a'}; ot.emd median angle {med} deg"
+            f"{_row_label(row)}: |u(x,0+)|/||x|| = {float(row['u0_over_x_median']):.2g}; closed form: OT vs exact u "
+            f"{row.get('closed_form_class') or 'n/a'}, OT vs the paper's -x {row.get('paper_field_class') or 'n/a'}; "
+            f"ot.emd median angle (exact u) {med} deg"
         )
     ctx.number(f"claim prop2 ({_size(ctx)} size): {result.verdict}")
     vanishing = [_row_label(r) for r in rows if r["regime"] == "LN" and float(r["u0_over_x_median"]) < 1e-3]
@@ -361,6 +383,12 @@ def build_prop2(ctx: Context) -> None:
             f"For LN-like sources (on the sqrt(D) sphere) u(x, 0+) vanishes (|u|/||x|| < 1e-3 in {len(vanishing)} of "
             f"{sum(r['regime'] == 'LN' for r in rows)} LN cases): there is no initial direction to be orthogonal or "
             "opposite to OT."
+        )
+    paper_terms = [_row_label(r) for r in rows if r.get("paper_field_class") == "aligned"]
+    if paper_terms:
+        ctx.differs(
+            "In the paper's own terms (u(x, 0) = -x) the OT displacement is aligned with -x, not orthogonal or "
+            f"opposite, in: {'; '.join(paper_terms)}."
         )
     other = {k: v for k, v in classes.items() if k not in ("opposite", "orthogonal")}
     for cls, cases in other.items():

@@ -238,7 +238,7 @@ def test_shapes_dtypes_and_per_sample_times():
 
 
 def test_streaming_chunks_do_not_change_results(monkeypatch):
-    import theory.fields as fields
+    import theory.fields._limits as fields
 
     source = GaussianMixture.empirical(points(300, 4, seed=15))
     hetero = mixture(4, [0.1 * (k % 5) for k in range(40)], seed=16)
@@ -246,11 +246,11 @@ def test_streaming_chunks_do_not_change_results(monkeypatch):
     x, t = points(70, 4, seed=17), torch.linspace(0.05, 1.0, 70, dtype=F64)
     expected = [theory.marginal_velocity(x, t, s, target) for s in (source, hetero)]
     expected_jac = theory.velocity_jacobian(x, t, hetero, target)
-    monkeypatch.setattr(fields, "_ENTRY_BUDGET", 64)
-    monkeypatch.setattr(fields, "_GENERAL_ENTRY_BUDGET", 64)
-    monkeypatch.setattr(fields, "_TENSOR_BUDGET", 256)
-    monkeypatch.setattr(fields, "_QUERY_CHUNK", 16)
-    monkeypatch.setattr(fields, "_FIRST_ORDER_BLOCK", 32)
+    monkeypatch.setattr(fields, "ENTRY_BUDGET", 64)
+    monkeypatch.setattr(fields, "GENERAL_ENTRY_BUDGET", 64)
+    monkeypatch.setattr(fields, "TENSOR_BUDGET", 256)
+    monkeypatch.setattr(fields, "QUERY_CHUNK", 16)
+    monkeypatch.setattr(fields, "FIRST_ORDER_BLOCK", 32)
     for s, e in zip((source, hetero), expected):
         torch.testing.assert_close(theory.marginal_velocity(x, t, s, target), e, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(theory.velocity_jacobian(x, t, hetero, target), expected_jac, rtol=1e-10, atol=1e-10)

@@ -1,9 +1,11 @@
-"""Every formal statement of the WT-Flow paper as an executable check (issue 3).
+"""Every formal statement of the WT-Flow paper as an executable check.
 
 ``REGISTRY`` lists the statements in paper order; each ``Claim`` holds the paper's wording, what is
 computed and a ``check(size)`` returning a ``ClaimResult`` (numbers, a verdict derived by a stated rule,
 the correction, notes, and arrays for figures in ``result.data``). ``size`` is ``"quick"`` (tests) or
-``"full"`` (``python -m theory.claims``, which also writes theory/CLAIMS.md and theory/ERRATA.md).
+``"full"`` (``python -m theory.claims``, which writes CLAIMS.md and ERRATA.md to a run folder, or with
+``--update`` to theory/). Every check also takes ``printed``, the paper's constants, exponents and signs as data:
+``check(size, printed={...})`` re-derives the verdict for a changed printed form (tests/theory/test_mutations.py).
 
     from theory.claims import run_claim
     r = run_claim("lemma4", "quick")
@@ -15,8 +17,19 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from . import annulus, cpf, features, lipschitz, normalization
-from ._base import HOLDS, HOLDS_WITH_CORRECTION, LOOSE, NOT_CHECKABLE, REFUTED, SIZES, VERDICTS, Claim, ClaimResult
+from . import annulus, cpf, features, lipschitz, normalization, paper_text
+from ._base import (
+    HOLDS,
+    HOLDS_WITH_CORRECTION,
+    LOOSE,
+    NOT_CHECKABLE,
+    REFUTED,
+    SIZES,
+    UNDETERMINED,
+    VERDICTS,
+    Claim,
+    ClaimResult,
+)
 from .report import parse_claims_md, parse_errata_md, render_claims_md, render_errata_md, write_text_atomic
 
 __all__ = [
@@ -27,6 +40,7 @@ __all__ = [
     "REFUTED",
     "REGISTRY",
     "SIZES",
+    "UNDETERMINED",
     "VERDICTS",
     "Claim",
     "ClaimResult",
@@ -218,6 +232,24 @@ REGISTRY: tuple[Claim, ...] = (
         "Layer3 shapes of timm's wide_resnet50_2 (no weights) on zeros of shape (1, 3, 512, 512) and (1, 3, 256, 256).",
         features.check_wrn50_radius,
         needs=("timm",),
+    ),
+    Claim(
+        "xib_interpolation",
+        "Interpolation in Suppl. XI-B",
+        "Suppl. XI-B",
+        "'The sample position at time t is computed as x_t = t x_0 + (1 - t) x_1.'",
+        "The printed interpolation against the main text's X_t = (1 - t) X_0 + t X_1 on random x_0, x_1 and t.",
+        paper_text.check_xib_interpolation,
+    ),
+    Claim(
+        "cross_references",
+        "Cross-references and numbering",
+        "Secs. III-C, III-D, Suppl. IX-X",
+        "References to 'Lemmas 10 and 29', 'Theorem 3', 'Lemma 33', 'Lemmas (3) and (29)'; equation and theorem "
+        "numbering of main text and supplement.",
+        "Each cited number against the statements the paper defines (quoted lines); duplicated equation numbers and "
+        "restatements under new numbers.",
+        paper_text.check_cross_references,
     ),
 )
 

@@ -22,11 +22,13 @@ __all__ = [
     "NOT_CHECKABLE",
     "REFUTED",
     "SIZES",
+    "UNDETERMINED",
     "VERDICTS",
     "Claim",
     "ClaimResult",
     "check_size",
     "fmt",
+    "printed_form",
     "single_threaded",
 ]
 
@@ -35,7 +37,9 @@ HOLDS_WITH_CORRECTION = "holds with correction"
 LOOSE = "loose by a factor"
 REFUTED = "refuted"
 NOT_CHECKABLE = "not checkable"
-VERDICTS = (HOLDS, HOLDS_WITH_CORRECTION, LOOSE, REFUTED, NOT_CHECKABLE)
+# A certified lower value and a certified upper value bracket the quantity, and the printed value lies between them.
+UNDETERMINED = "undetermined"
+VERDICTS = (HOLDS, HOLDS_WITH_CORRECTION, LOOSE, REFUTED, NOT_CHECKABLE, UNDETERMINED)
 
 SIZES = ("quick", "full")
 
@@ -45,6 +49,16 @@ def check_size(size: str) -> str:
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     return size
+
+
+def printed_form(claim_id: str, paper: dict[str, Any], printed: dict[str, Any] | None) -> dict[str, Any]:
+    """The printed constants, exponents and signs a check compares against: the paper's (``paper``) with the
+    entries of ``printed`` replacing them (the mutation tests change them as data). Unknown keys raise."""
+    printed = dict(printed or {})
+    unknown = sorted(set(printed) - set(paper))
+    if unknown:
+        raise ValueError(f"{claim_id}: unknown printed-form key(s) {unknown}; expected from {sorted(paper)}")
+    return paper | printed
 
 
 def single_threaded(func: Callable) -> Callable:

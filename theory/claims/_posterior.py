@@ -21,6 +21,8 @@ import torch
 from scipy.special import ive
 from torch import Tensor
 
+from ..gaussian_source import gaussian_source_velocity
+
 __all__ = [
     "AtomSource",
     "gaussian_source_velocity",
@@ -86,22 +88,6 @@ class AtomSource:
         tc = _col(t, x.shape[0])
         cov_x = torch.einsum("nij,nj->ni", cov, x)
         return -(x - e0) / tc**2 + (2 - tc) / tc**4 * cov_x - (1 - tc) / tc**4 * cov_sq
-
-
-def gaussian_source_velocity(x: Tensor, t: float, mean: Tensor, cov: Tensor) -> Tensor:
-    """u(x, t) for X_0 ~ N(c, Sigma) (Sigma may be singular) and X_1 ~ N(0, I), (N, D).
-
-    Gaussian conditioning: E0 = c + G (x - (1 - t) c), G = (1 - t) Sigma ((1 - t)^2 Sigma + t^2 I)^-1, so
-    u = (x - E0)/t = (I - G)(x - (1 - t) c)/t - c. With Sigma = U diag(lam) U^T the eigenvalues of (I - G)/t
-    are (t - (1 - t) lam) / ((1 - t)^2 lam + t^2), written without cancellation (-> -1 for lam > 0, 1/t for lam = 0).
-    """
-    mean = torch.as_tensor(mean, dtype=torch.float64)
-    cov = torch.as_tensor(cov, dtype=torch.float64)
-    lam, vecs = torch.linalg.eigh(cov)
-    lam = lam.clamp_min(0.0)
-    gains = (t - (1 - t) * lam) / ((1 - t) ** 2 * lam + t**2)
-    centred = x - (1 - t) * mean
-    return ((centred @ vecs) * gains) @ vecs.T - mean
 
 
 def _hankel_sum(nu: float, kappa: np.ndarray, terms: int = 10) -> list[np.ndarray]:

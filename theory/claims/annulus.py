@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 from scipy import integrate, special, stats
 
-from ._base import HOLDS, HOLDS_WITH_CORRECTION, REFUTED, ClaimResult, check_size, fmt
+from ._base import HOLDS, HOLDS_WITH_CORRECTION, REFUTED, ClaimResult, check_size, fmt, printed_form
 
 __all__ = ["chi_log_tail", "check_lemma1", "log_prob_outside_annulus"]
 
@@ -100,9 +100,17 @@ def _per_dim(dims: list[int], values: np.ndarray, digits: int = 5) -> str:
     return ", ".join(f"D={d}: {fmt(v, digits)}" for d, v in shown)
 
 
-def check_lemma1(size: str = "quick") -> ClaimResult:
-    """Lemma 1: exact annulus mass vs. 3 exp(-c beta^2) (intended) and 3 exp(-c^(beta^2)) (printed)."""
+LEMMA1_PRINTED = {"form": "power"}
+
+
+def check_lemma1(size: str = "quick", printed: dict | None = None) -> ClaimResult:
+    """Lemma 1: exact annulus mass vs. 3 exp(-c beta^2) (intended) and 3 exp(-c^(beta^2)) (printed).
+
+    ``printed``: {"form": "power" for the printed 3 exp(-c^(beta^2)), "product" for 3 exp(-c beta^2)}."""
     check_size(size)
+    form = printed_form("lemma1", LEMMA1_PRINTED, printed)["form"]
+    if form not in ("power", "product"):
+        raise ValueError(f"lemma1: printed form must be 'power' or 'product', got {form!r}")
     if size == "quick":
         dims = [1, 2, 3, 5, 10, 30, 100, 300, 1000, 3000]
         n_beta = 64
@@ -134,7 +142,9 @@ def check_lemma1(size: str = "quick") -> ClaimResult:
     first_ge_10 = next(i for i, d in enumerate(dims) if d >= 10)
     printed_decreasing = bool(np.all(np.diff(c_printed[first_ge_10:]) < 0))
     intended_ok = c_hat > 0 and c_hat >= C_INTENDED_LIMIT - 1e-6
-    printed_useless = printed_floor_c_le_1 > 1 and printed_excess < PRINTED_TOL and printed_decreasing
+    printed_useless = (
+        form == "power" and printed_floor_c_le_1 > 1 and printed_excess < PRINTED_TOL and printed_decreasing
+    )
     if intended_ok and printed_useless:
         verdict = HOLDS_WITH_CORRECTION
     elif intended_ok:

@@ -8,11 +8,12 @@ at 256 x 256; the full size runs real passes on zeros at both sizes.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
-from ._base import HOLDS, REFUTED, ClaimResult, check_size
+from ._base import HOLDS, REFUTED, ClaimResult, check_size, printed_form
 
 __all__ = ["check_wrn50_radius", "layer3_shape"]
 
@@ -20,8 +21,10 @@ PAPER_RADIUS = {512: 512.0, 256: 256.0}  # eq. 48 and the "transistor" remark (2
 PAPER_MAP_SHAPE = (1024, 16, 16)  # "(8, 1024, 16, 16)", Suppl. XI-B / XI-E
 
 
+@functools.lru_cache(maxsize=8)
 def layer3_shape(side: int, device: str = "cpu") -> tuple[int, int, int]:
-    """(C, H, W) of WideResNet-50-2's third residual stage for a (1, 3, side, side) input of zeros."""
+    """(C, H, W) of WideResNet-50-2's third residual stage for a (1, 3, side, side) input of zeros (cached: the
+    architecture fixes it; ``device="meta"`` gets the shapes without computing)."""
     import timm
 
     model = timm.create_model("wide_resnet50_2", pretrained=False, features_only=True, out_indices=(3,)).eval()
@@ -31,15 +34,19 @@ def layer3_shape(side: int, device: str = "cpu") -> tuple[int, int, int]:
     return tuple(int(s) for s in out.shape[1:])
 
 
-def check_wrn50_radius(size: str = "quick") -> ClaimResult:
-    """Measured layer3 shapes at 512^2 and 256^2 inputs against the paper's R = 512 (and 256 for transistor)."""
+def check_wrn50_radius(size: str = "quick", printed: dict | None = None) -> ClaimResult:
+    """Measured layer3 shapes at 512^2 and 256^2 inputs against the paper's R = 512 (and 256 for transistor).
+
+    ``printed``: {"radius_512": R at 512^2 inputs, "radius_256": R at 256^2} (printed 512 and 256)."""
     check_size(size)
+    form = printed_form("wrn50_radius", {"radius_512": PAPER_RADIUS[512], "radius_256": PAPER_RADIUS[256]}, printed)
+    paper_radius = {512: float(form["radius_512"]), 256: float(form["radius_256"])}
     shapes = {
         512: layer3_shape(512, device="meta" if size == "quick" else "cpu"),
-        256: layer3_shape(256, device="cpu"),
+        256: layer3_shape(256, device="meta" if size == "quick" else "cpu"),
     }
     radius = {side: math.sqrt(math.prod(s)) for side, s in shapes.items()}
-    mismatch = {side: radius[side] / PAPER_RADIUS[side] for side in shapes}
+    mismatch = {side: radius[side] / paper_radius[side] for side in shapes}
     stated_map_radius = math.sqrt(math.prod(PAPER_MAP_SHAPE))
     input_for_stated_map = [side for side, s in shapes.items() if s == PAPER_MAP_SHAPE]
     ok = all(abs(m - 1) < 1e-12 for m in mismatch.values())
@@ -49,8 +56,8 @@ def check_wrn50_radius(size: str = "quick") -> ClaimResult:
         measured={
             "layer3 (C, H, W) at 512^2": str(shapes[512]),
             "layer3 (C, H, W) at 256^2": str(shapes[256]),
-            "sqrt(CHW) at 512^2 | paper": f"{radius[512]:g} | {PAPER_RADIUS[512]:g}",
-            "sqrt(CHW) at 256^2 | paper (transistor)": f"{radius[256]:g} | {PAPER_RADIUS[256]:g}",
+            "sqrt(CHW) at 512^2 | paper": f"{radius[512]:g} | {paper_radius[512]:g}",
+            "sqrt(CHW) at 256^2 | paper (transistor)": f"{radius[256]:g} | {paper_radius[256]:g}",
             "input size giving the stated (1024, 16, 16) maps": ", ".join(f"{s}^2" for s in input_for_stated_map)
             or "none",
             "sqrt(CHW) of the stated (1024, 16, 16) maps": f"{stated_map_radius:g}",
