@@ -103,7 +103,7 @@ def radius_figure(size: str = "quick", seed: int = 0):
 
     from theory.claims import run_claim
     from theory.claims.normalization import PAPER_BATCH_SIZE, TABLE_XIII_BN_STEP0, TABLE_XIV_LN_STEP0
-    from toys._common import OKABE_ITO, figure_style
+    from wtflow.utils import OKABE_ITO, figure_style
 
     lemma5, per_sample = run_claim("lemma5", size), run_claim("lemma6_per_sample", size)
     eps = LN_EPS
@@ -383,7 +383,7 @@ def bounds_figure(size: str = "quick"):
     import matplotlib.pyplot as plt
 
     from theory.claims import run_claim
-    from toys._common import figure_style
+    from wtflow.utils import figure_style
 
     lemma3, eq28, lemma4 = (run_claim(c, size) for c in ("lemma3", "eq28", "lemma4"))
     dims3, ts3 = np.asarray(eq28.data["dims"]), np.asarray(eq28.data["T"], dtype=float)
@@ -505,7 +505,7 @@ def claims_figure(size: str = "quick"):
     import matplotlib.pyplot as plt
 
     from theory.claims import REGISTRY, run_claims
-    from toys._common import figure_style
+    from wtflow.utils import figure_style
 
     results, skipped = run_claims(size)
     rows: dict[str, list] = {k: [] for k in ("claim_id", "label", "where", "verdict", "correction", "measured")}

@@ -17,8 +17,9 @@ import time
 
 import torch
 
+from wtflow.utils import torch_threads
+
 from . import CACHE_ENV, SIMULATORS, run_all
-from ._common import torch_threads
 
 
 def time_simulators(names, quick: bool, warm: bool, out: str | None = None) -> list[tuple[str, str, float]]:
