@@ -393,7 +393,7 @@ def plot(result: ToyResult) -> dict:
                     ax.set_ylabel(f"D = {dim}\nmean ||x_t|| / sqrt(D)")
                 if i == len(dims) - 1:
                     ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
-        axes[0, 0].legend(fontsize=5.5, loc="lower left")
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize=6.5)
         fig.suptitle(
             f"Radial dynamics of a ReLU manifold of dimension {cfg['latent_dim']} in R^D (n = {cfg['n_train']}, "
             f"{cfg['epochs']} epochs; Tables XII-XIV, Fig. 4F)"

@@ -299,7 +299,8 @@ def plot(result: ToyResult) -> dict:
                     ax.set_ylabel(f"D = {dim}\nmean ||v - u||² / D")
                 if i == len(dims) - 1:
                     ax.set_xlabel("flow time t on the path (log scale)")
-        axes[0, 0].legend(fontsize=5.5, loc="lower left")
+        # below the panels: inside, the legend covers curves that differ by orders of magnitude across panels
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=6.5)
         cfg = result.config
         fig.suptitle(
             f"Field errors near t = 0 (n = {cfg['n_train']} training points, {cfg['epochs']} epochs, "
