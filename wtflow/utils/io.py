@@ -49,7 +49,7 @@ def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") ->
 
     Raises:
         NotADirectoryError: ``path`` or a parent is a file.
-        PermissionError: the folder cannot be created or written; the message names it.
+        OSError (``PermissionError``, ...): the folder cannot be created or written; the message names it.
     """
     import tempfile
 
@@ -60,11 +60,11 @@ def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") ->
         raise NotADirectoryError(f"{what} {str(out)!r} exists and is not a folder") from err
     except NotADirectoryError as err:
         raise NotADirectoryError(f"{what} {str(out)!r}: a parent of it is a file") from err
-    except PermissionError as err:
-        raise PermissionError(f"{what} {str(out)!r} cannot be created: {err.strerror}") from err
+    except OSError as err:
+        raise type(err)(f"{what} {str(out)!r} cannot be created: {err.strerror or err}") from err
     try:
         with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
             pass
     except OSError as err:
-        raise PermissionError(f"{what} {str(out)!r} is not writable: {err.strerror or err}") from err
+        raise type(err)(f"{what} {str(out)!r} is not writable: {err.strerror or err}") from err
     return out
