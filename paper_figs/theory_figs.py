@@ -378,6 +378,20 @@ def build_prop2(ctx: Context) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def _add_grid(table: dict[str, list], lemma: str, bound: str, dims, ts, sup, stated, lower, upper) -> None:
+    """Append one row per (D, T) of a certified-supremum grid: sup and stated bound [i][j], ratio bounds [i, j]."""
+    for i, d in enumerate(dims):
+        for j, t in enumerate(ts):
+            table["lemma"].append(lemma)
+            table["bound"].append(bound)
+            table["D"].append(int(d))
+            table["T"].append(float(t))
+            table["certified_sup"].append(float(sup[i][j]))
+            table["stated_bound"].append(float(stated[i][j]))
+            table["ratio"].append(float(lower[i, j]))
+            table["ratio_upper"].append(float(upper[i, j]))
+
+
 def bounds_figure(size: str = "quick"):
     """Bounds-ratio figure: certified supremum / stated bound per (D, T) for Lemma 3 (eq. 28; band from the
     construction to the upper bound) and Lemma 4 (exact supremum). Returns (figure, {"bounds_ratio": table})."""
@@ -393,26 +407,11 @@ def bounds_figure(size: str = "quick"):
     ratio4 = np.asarray(lemma4.data["ratio_sup_to_printed"], dtype=float)
     table: dict[str, list] = {k: [] for k in ("lemma", "bound", "D", "T", "certified_sup", "stated_bound", "ratio",
                                               "ratio_upper")}  # fmt: skip
-    for i, d in enumerate(dims3):
-        for j, t in enumerate(ts3):
-            table["lemma"].append("Lemma 3")
-            table["bound"].append("eq. 28")
-            table["D"].append(int(d))
-            table["T"].append(float(t))
-            table["certified_sup"].append(float(lemma3.data["C"][i][j]))
-            table["stated_bound"].append(float(lemma3.data["eq28"][i][j]))
-            table["ratio"].append(float(lower3[i, j]))
-            table["ratio_upper"].append(float(upper3[i, j]))
-    for i, d in enumerate(dims4):
-        for j, t in enumerate(ts4):
-            table["lemma"].append("Lemma 4")
-            table["bound"].append("eq. 29 (max{1/T, (1-T)D/T^3})")
-            table["D"].append(int(d))
-            table["T"].append(float(t))
-            table["certified_sup"].append(float(lemma4.data["certified_sup"][i][j]))
-            table["stated_bound"].append(float(lemma4.data["printed_bound"][i][j]))
-            table["ratio"].append(float(ratio4[i, j]))
-            table["ratio_upper"].append(float(ratio4[i, j]))  # exact supremum: lower = upper
+    _add_grid(table, "Lemma 3", "eq. 28", dims3, ts3, lemma3.data["C"], lemma3.data["eq28"], lower3, upper3)
+    _add_grid(  # the Lemma 4 supremum is exact: lower = upper
+        table, "Lemma 4", "eq. 29 (max{1/T, (1-T)D/T^3})", dims4, ts4, lemma4.data["certified_sup"],
+        lemma4.data["printed_bound"], ratio4, ratio4,
+    )  # fmt: skip
 
     with figure_style():
         fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.3), sharey=True, layout="constrained")

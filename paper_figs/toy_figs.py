@@ -4,11 +4,11 @@ derives, from their tables, the key numbers and how they differ from the paper."
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 
 import numpy as np
+
+from wtflow.utils import OKABE_ITO, figure_style, n_rows, select
 
 from ._core import NOT_REPRODUCED, REPRODUCED, REPRODUCED_WITH_DIFFERENCES, Context
 
@@ -21,14 +21,20 @@ __all__ = [
     "radial_markdown",
     "radial_tables",
     "radial_vs_paper_figure",
+    "run_toy",
     "save_toy",
 ]
 
 
-def _toy_module(name: str):
-    if importlib.util.find_spec(f"toys.{name}") is None:
-        raise RuntimeError(f"toys.{name} is not in this checkout (the simulator has not landed yet)")
-    return importlib.import_module(f"toys.{name}")
+def run_toy(ctx: Context, name: str, prefix: str, whats: dict[str, str]):
+    """Simulate and plot ``toys.<name>`` at the context's scale and seed, write its outputs with ``save_toy`` and
+    return the ``ToyResult``."""
+    import toys
+
+    module = toys.load(name)
+    result = module.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
+    save_toy(ctx, result, module.plot(result), prefix, whats)
+    return result
 
 
 def save_toy(ctx: Context, result, figs: dict, prefix: str, whats: dict[str, str]) -> None:
@@ -38,7 +44,7 @@ def save_toy(ctx: Context, result, figs: dict, prefix: str, whats: dict[str, str
         for t in tables:
             behind.setdefault(t, []).append(f"{prefix}_{fig_name}")
     for tname, table in result.tables.items():
-        rows = len(next(iter(table.values()))) if table else 0
+        rows = n_rows(table)
         used = ", ".join(behind.get(tname, [])) or "no figure (supporting data)"
         ctx.save_table(
             table, f"{prefix}_{result.name}_{tname}", f"{result.name} table '{tname}', {rows} rows; behind {used}"
@@ -75,14 +81,9 @@ def _pct(x: float) -> str:
 
 def build_ring(ctx: Context) -> None:
     """Fig. 1 with ``toys.ring``: trajectories across epochs, radius vs t, trapping vs distance from the centre."""
-    from wtflow.utils import select
-
-    ring = _toy_module("ring")
-    result = ring.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    result = run_toy(
         ctx,
-        result,
-        ring.plot(result),
+        "ring",
         "fig1",
         {
             "ring_trajectories": "Fig. 1 analogue: 40 trajectories per source after each epoch snapshot, beside the "
@@ -178,14 +179,9 @@ def build_ring(ctx: Context) -> None:
 
 def build_mixture(ctx: Context) -> None:
     """Fig. 5 with ``toys.mixture``: CPF strength |u(x, 0+)| vs d (eq. 13) and trajectories for several d."""
-    from wtflow.utils import select
-
-    mixture = _toy_module("mixture")
-    result = mixture.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    result = run_toy(
         ctx,
-        result,
-        mixture.plot(result),
+        "mixture",
         "fig5",
         {
             "mixture_cpf": "CPF strength |u(x, 0+)| vs confinement radius d (eq. 13) and per-point inward component",
@@ -265,14 +261,9 @@ def build_mixture(ctx: Context) -> None:
 
 def build_supports(ctx: Context) -> None:
     """Fig. 8 and Suppl. XI-C with ``toys.supports``: trajectories and AUROC across epochs per support case."""
-    from wtflow.utils import select
-
-    supports = _toy_module("supports")
-    result = supports.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    result = run_toy(
         ctx,
-        result,
-        supports.plot(result),
+        "supports",
         "fig8",
         {
             "supports_trajectories": "Fig. 8 (intersecting) with its disjoint and overlapping companions: trajectories "
@@ -330,14 +321,9 @@ def build_supports(ctx: Context) -> None:
 def build_singularity(ctx: Context) -> None:
     """Theorems 1-2 with ``toys.singularity``: learned-field error against the exact population and n-point fields
     on a log grid of t near 0, per D and truncation T."""
-    from wtflow.utils import select
-
-    singularity = _toy_module("singularity")
-    result = singularity.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    result = run_toy(
         ctx,
-        result,
-        singularity.plot(result),
+        "singularity",
         "thm1",
         {
             "singularity_error": "mean ||v - u||^2 / D against t (log) per D and T: learned vs exact population, "
@@ -427,8 +413,6 @@ def radial_tables(result) -> dict[str, dict]:
     """Tables XII-XIV analogues from a ``toys.radial`` result: stem -> table with one row per D (mean ||x_t|| of
     held-out normals at Euler steps 0, 5, ..., K; learned field, Euler K), plus ``sqrt_d`` and the paper's
     class-mean of ||x_t|| / radius at the same steps (``paper_mean_over_radius_step_*``, first row only)."""
-    from wtflow.utils import select
-
     from .paper_data import PAPER_STEPS, PAPER_TABLES, paper_radius
 
     tables = result.table("paper_tables")
@@ -497,8 +481,6 @@ def radial_vs_paper_figure(result):
     radius, band = min..max over classes)."""
     import matplotlib.pyplot as plt
 
-    from wtflow.utils import OKABE_ITO, figure_style, select
-
     from .paper_data import PAPER_STEPS, PAPER_TABLES, paper_radius
 
     palette = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "orange")]
@@ -530,16 +512,11 @@ def radial_vs_paper_figure(result):
 
 def build_radial(ctx: Context) -> None:
     """Fig. 4F and Tables XII-XIV analogues with ``toys.radial``."""
-    from wtflow.utils import select
-
     from .paper_data import PAPER_STEPS, PAPER_TABLES, paper_radius
 
-    radial = _toy_module("radial")
-    result = radial.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    result = run_toy(
         ctx,
-        result,
-        radial.plot(result),
+        "radial",
         "fig4f",
         {
             "radial_norms": "Fig. 4F analogue: mean ||x_t|| / sqrt(D) per Euler step for rFM, WT(BN), WT(LN)",

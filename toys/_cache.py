@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from wtflow import FlowModel, TrainConfig, train
 from wtflow.checkpoint import CheckpointError, load_checkpoint
-from wtflow.utils import config_hash, tensor_digest
+from wtflow.utils import Table, config_hash, make_table, tensor_digest
 
 try:
     import fcntl
@@ -80,6 +81,12 @@ class Snapshots:
     key: str
     trained: bool
     seconds: float
+
+    def loss_table(self, loss_scale: float = 1.0, **constants: Any) -> Table:
+        """The training loss per epoch as a table: ``constants`` (repeated), epoch (from 1), loss (times
+        ``loss_scale``, e.g. the squared unit scale of a model trained in rescaled units)."""
+        n = len(self.epoch_loss)
+        return make_table(n, **constants, epoch=np.arange(1, n + 1), loss=np.asarray(self.epoch_loss) * loss_scale)
 
     @property
     def cache_info(self) -> dict[str, Any]:

@@ -221,15 +221,7 @@ def simulate(
             )
             info["cache"][f"D={dim}/{wt}"] = run.cache_info
             model = run.models[cfg.epochs]
-            training.append(
-                make_table(
-                    len(run.epoch_loss),
-                    D=dim,
-                    wt=wt,
-                    epoch=np.arange(1, len(run.epoch_loss) + 1),
-                    loss=np.asarray(run.epoch_loss),
-                )
-            )
+            training.append(run.loss_table(D=dim, wt=wt))
             with torch.no_grad():
                 mapped = {g: model.map_data(x).double() for g, x in groups.items()}
                 # BN: the training batch's own statistics, as in training (on a copy: train mode updates buffers)

@@ -186,14 +186,7 @@ def simulate(
             ends["trapped"] = ends["r_end"] < cfg.trap_fraction * cfg.radius
             trajectories.append(traj)
             endpoints.append(ends)
-            training.append(
-                make_table(
-                    len(run.epoch_loss),
-                    **constants,
-                    epoch=np.arange(1, len(run.epoch_loss) + 1),
-                    loss=np.asarray(run.epoch_loss) * scale**2,
-                )
-            )
+            training.append(run.loss_table(scale**2, **constants))
             points.append(
                 make_table(cfg.n_train, **constants, x=x_train[:, 0].double().numpy(), y=x_train[:, 1].double().numpy())
             )

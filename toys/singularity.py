@@ -183,15 +183,7 @@ def simulate(
                 use_cache=use_cache,
             )
             info["cache"][f"D={dim}/T={t_min:g}"] = run.cache_info
-            training.append(
-                make_table(
-                    len(run.epoch_loss),
-                    D=dim,
-                    T=t_min,
-                    epoch=np.arange(1, len(run.epoch_loss) + 1),
-                    loss=np.asarray(run.epoch_loss),
-                )
-            )
+            training.append(run.loss_table(D=dim, T=t_min))
             learned = learned_velocity(run.models[cfg.epochs])
             empirical = GaussianMixture.empirical(x_train.double())
             target = StandardGaussian(dim)

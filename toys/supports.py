@@ -218,9 +218,7 @@ def simulate(
             "auroc": auroc_table(scores_t, [c[0] for c in cfg.cases]),
             "scores": scores_t,
             "trajectories": concat_tables(trajectories),
-            "training": make_table(
-                len(run.epoch_loss), epoch=np.arange(1, len(run.epoch_loss) + 1), loss=np.asarray(run.epoch_loss)
-            ),
+            "training": run.loss_table(),
             "train_points": make_table(cfg.n_train, x=x_train[:, 0].double().numpy(), y=x_train[:, 1].double().numpy()),
         },
         figures={
