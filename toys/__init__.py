@@ -12,8 +12,11 @@ tables with the full configuration, a ``plot(result) -> {figure name: matplotlib
 * ``singularity`` (Theorems 1-2): field error near t = 0 vs D and the truncation T.
 
 In every toy "exact" comes twice: the exact field of the population source and the exact field of the n-point
-training set (``theory.exact_field``), integrated with the same solvers as the learned field. Trained models are
-cached by a hash of their configuration in ``$WTFLOW_CACHE`` (default ``toys/_cache``).
+training set (``theory.exact_field``), integrated with the same solvers as the learned field: ``Solver(method,
+steps)`` specs of ``wtflow.solvers.solve`` (e.g. ``Solver("euler", 20)``, ``Solver("dopri5")``), named in the
+tables by their labels (``"euler20"``, ``"adaptive"``). Trained models are cached by a hash of their configuration
+in ``$WTFLOW_CACHE`` (default ``toys/_cache``); a lock file per entry keeps two processes from training one model
+twice.
 """
 
 from __future__ import annotations
