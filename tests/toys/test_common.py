@@ -200,3 +200,16 @@ def test_cli_refuses_an_unwritable_out_before_computing(tmp_path, capsys):
         cli.run_cli("fake", simulate, None, ["--out", str(blocker / "sub")])
     assert exc.value.code == 2
     assert str(blocker / "sub") in capsys.readouterr().err
+
+
+def test_cli_writes_the_tables_before_plotting(tmp_path):
+    def simulate(quick, seed, progress):
+        return result_mod.ToyResult("fake", {"seed": seed}, {"summary": make_table(1, a=1.0)}, {})
+
+    def plot(result):
+        raise RuntimeError("plotting failed")
+
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        cli.run_cli("fake", simulate, plot, ["--out", str(tmp_path)])
+    assert (tmp_path / "fake_summary.csv").read_text() == "a\n1\n"
+    assert json.loads((tmp_path / "fake_config.json").read_text())["config"] == {"seed": 0}
