@@ -347,156 +347,189 @@ def paper_tables(norms, steps: int) -> dict:
     return {k: np.asarray(v, dtype=object if k == "wt" else None) for k, v in rows.items()}
 
 
-def plot(result: ToyResult) -> dict:
-    """Figures: ``radial_norms`` (Fig. 4F analogue: mean ||x_t|| / sqrt(D) per Euler step), ``radial_endpoints``
-    (endpoint radius vs sqrt(D)) and ``radial_auroc`` (one-step vs many-step separation of anomalies)."""
+def _plot_context(result: ToyResult):
+    """What every radial figure needs: config, K, the many-step solver label, the norms table, the D and WT maps."""
+    cfg, norms = result.config, result.table("norms")
+    return cfg, cfg["steps"], f"euler{cfg['steps']}", norms, unique(norms, "D"), unique(norms, "wt")
+
+
+def _wt_colors(wts) -> dict:
+    return {w: OKABE_ITO[k] for w, k in zip(wts, ("blue", "vermillion", "green"))}
+
+
+def _norms_figure(result: ToyResult):
+    """Fig. 4F analogue: mean ||x_t|| / sqrt(D) per Euler step, one panel per D and WT map."""
     import matplotlib.pyplot as plt
 
-    cfg = result.config
-    steps = cfg["steps"]
-    many = f"euler{steps}"
-    norms = result.table("norms")
-    dims = unique(norms, "D")
-    wts = unique(norms, "wt")
-    figs = {}
-    with figure_style():
-        fig, axes = plt.subplots(
-            len(dims), len(wts), figsize=(3.0 * len(wts), 2.3 * len(dims) + 0.5), squeeze=False, layout="constrained"
-        )
-        for i, dim in enumerate(dims):
-            for j, wt in enumerate(wts):
-                ax = axes[i, j]
-                curves = [("learned", g) for g in ("normal", "anomaly", "train")] + [("exact_empirical", "train")]
-                for name, group in curves:
-                    s = select(norms, D=dim, wt=wt, field=name, solver=many, group=group)
-                    label = f"{'learned' if name == 'learned' else 'exact n-point'}: {group}"
-                    ax.plot(
-                        s["step"],
-                        s["mean_norm_over_sqrt_d"],
-                        GROUP_STYLES[group],
-                        color=FIELD_COLORS[name],
-                        label=label,
-                    )
-                ax.axhline(1.0, color="black", lw=0.8, ls="-.", label="Gaussian radius sqrt(D)")
-                ax.set_ylim(bottom=0)
-                if i == 0:
-                    ax.set_title(WT_LABELS.get(wt, wt))
-                if j == 0:
-                    ax.set_ylabel(f"D = {dim}\nmean ||x_t|| / sqrt(D)")
-                if i == len(dims) - 1:
-                    ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
-        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize=6.5)
-        fig.suptitle(
-            f"Radial dynamics of a ReLU manifold of dimension {cfg['latent_dim']} in R^D (n = {cfg['n_train']}, "
-            f"{cfg['epochs']} epochs; Tables XII-XIV, Fig. 4F)"
-        )
-        figs["radial_norms"] = fig
-
-        fig, axes = plt.subplots(
-            1, len(wts), figsize=(3.0 * len(wts), 2.9), squeeze=False, sharey=True, layout="constrained"
-        )
-        dim_colors = dict(zip(dims, epoch_colors(len(dims))))
+    cfg, steps, many, norms, dims, wts = _plot_context(result)
+    fig, axes = plt.subplots(
+        len(dims), len(wts), figsize=(3.0 * len(wts), 2.3 * len(dims) + 0.5), squeeze=False, layout="constrained"
+    )
+    for i, dim in enumerate(dims):
         for j, wt in enumerate(wts):
-            ax = axes[0, j]
-            for dim in dims:
-                for group in ("normal", "anomaly", "train"):
-                    s = select(norms, D=dim, wt=wt, field="exact_empirical", solver=many, group=group)
-                    ax.plot(
-                        s["step"],
-                        s["mean_norm_over_sqrt_d"],
-                        GROUP_STYLES[group],
-                        color=dim_colors[dim],
-                        label=f"D = {dim}: {group}",
-                    )
-            ax.axhline(1.0, color="black", lw=0.8, ls="-.")
-            ax.set_yscale("log")
-            ax.set_title(WT_LABELS.get(wt, wt))
-            ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
-        axes[0, 0].set_ylabel("mean ||x_t|| / sqrt(D) (log scale)")
-        axes[0, -1].legend(fontsize=5.5, loc="center right")
-        fig.suptitle(
-            "Exact field of the n training points: training points stay, held-out points are thrown out "
-            "like (x - m)/t (Theorem 1)"
-        )
-        figs["radial_exact"] = fig
-
-        ends = result.table("endpoints", field="learned", group="normal")
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
-        wt_colors = {w: OKABE_ITO[k] for w, k in zip(wts, ("blue", "vermillion", "green"))}
-        ax = axes[0]
-        for wt in wts:
-            for solver, marker in ((many, "o-"), ("euler1", "s:")):
-                s = select(ends, wt=wt, solver=solver)
+            ax = axes[i, j]
+            curves = [("learned", g) for g in ("normal", "anomaly", "train")] + [("exact_empirical", "train")]
+            for name, group in curves:
+                s = select(norms, D=dim, wt=wt, field=name, solver=many, group=group)
+                label = f"{'learned' if name == 'learned' else 'exact n-point'}: {group}"
                 ax.plot(
-                    s["sqrt_d"],
-                    s["mean_r_end"],
-                    marker,
-                    color=wt_colors[wt],
-                    ms=4,
-                    label=f"{WT_LABELS.get(wt, wt)}, {'K = 1' if solver == 'euler1' else f'K = {steps}'}",
+                    s["step"],
+                    s["mean_norm_over_sqrt_d"],
+                    GROUP_STYLES[group],
+                    color=FIELD_COLORS[name],
+                    label=label,
                 )
-            s = select(ends, wt=wt, solver=many)
-            ax.plot(s["sqrt_d"], s["mean_r0"], "x", color=wt_colors[wt], ms=5)
-        sq = np.array(sorted(set(ends["sqrt_d"].tolist())))
-        ax.plot(sq, sq, "k-.", lw=0.8, label="||x_1|| = sqrt(D) (Lemma 1)")
-        log_ticks(ax, [round(v, 1) for v in sq])
+            ax.axhline(1.0, color="black", lw=0.8, ls="-.", label="Gaussian radius sqrt(D)")
+            ax.set_ylim(bottom=0)
+            if i == 0:
+                ax.set_title(WT_LABELS.get(wt, wt))
+            if j == 0:
+                ax.set_ylabel(f"D = {dim}\nmean ||x_t|| / sqrt(D)")
+            if i == len(dims) - 1:
+                ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize=6.5)
+    fig.suptitle(
+        f"Radial dynamics of a ReLU manifold of dimension {cfg['latent_dim']} in R^D (n = {cfg['n_train']}, "
+        f"{cfg['epochs']} epochs; Tables XII-XIV, Fig. 4F)"
+    )
+    return fig
+
+
+def _exact_figure(result: ToyResult):
+    """Mean radius per Euler step under the exact n-point field (normal, anomalous and training starts), per WT."""
+    import matplotlib.pyplot as plt
+
+    cfg, steps, many, norms, dims, wts = _plot_context(result)
+    fig, axes = plt.subplots(
+        1, len(wts), figsize=(3.0 * len(wts), 2.9), squeeze=False, sharey=True, layout="constrained"
+    )
+    dim_colors = dict(zip(dims, epoch_colors(len(dims))))
+    for j, wt in enumerate(wts):
+        ax = axes[0, j]
+        for dim in dims:
+            for group in ("normal", "anomaly", "train"):
+                s = select(norms, D=dim, wt=wt, field="exact_empirical", solver=many, group=group)
+                ax.plot(
+                    s["step"],
+                    s["mean_norm_over_sqrt_d"],
+                    GROUP_STYLES[group],
+                    color=dim_colors[dim],
+                    label=f"D = {dim}: {group}",
+                )
+        ax.axhline(1.0, color="black", lw=0.8, ls="-.")
         ax.set_yscale("log")
-        ax.set_xlabel("Gaussian radius sqrt(D)")
-        ax.set_ylabel("mean endpoint radius ||x_1|| (x: start ||x_0||)")
-        ax.set_title("Observation 1: endpoints fall short of sqrt(D)")
-        ax.legend(fontsize=5.5)
-        ax = axes[1]
-        for wt in wts:
-            s = select(ends, wt=wt, solver=many)
+        ax.set_title(WT_LABELS.get(wt, wt))
+        ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
+    axes[0, 0].set_ylabel("mean ||x_t|| / sqrt(D) (log scale)")
+    axes[0, -1].legend(fontsize=5.5, loc="center right")
+    fig.suptitle(
+        "Exact field of the n training points: training points stay, held-out points are thrown out "
+        "like (x - m)/t (Theorem 1)"
+    )
+    return fig
+
+
+def _endpoints_figure(result: ToyResult):
+    """Endpoint radius against sqrt(D), and the deepest contraction of the mean radius."""
+    import matplotlib.pyplot as plt
+
+    cfg, steps, many, norms, dims, wts = _plot_context(result)
+    wt_colors = _wt_colors(wts)
+    ends = result.table("endpoints", field="learned", group="normal")
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
+    ax = axes[0]
+    for wt in wts:
+        for solver, marker in ((many, "o-"), ("euler1", "s:")):
+            s = select(ends, wt=wt, solver=solver)
             ax.plot(
-                s["sqrt_d"] ** 2,
-                s["min_mean_radius"] / s["mean_r0"],
-                "o-",
+                s["sqrt_d"],
+                s["mean_r_end"],
+                marker,
                 color=wt_colors[wt],
                 ms=4,
-                label=WT_LABELS.get(wt, wt),
+                label=f"{WT_LABELS.get(wt, wt)}, {'K = 1' if solver == 'euler1' else f'K = {steps}'}",
             )
-        ax.axhline(1.0, color="0.5", lw=0.6)
-        log_ticks(ax, dims)
-        ax.set_xlabel("dimension D")
-        ax.set_ylabel("min over steps of mean ||x_t|| / mean ||x_0||")
-        ax.set_title("Observation 2: initial contraction (< 1)")
-        ax.legend(fontsize=6)
-        figs["radial_endpoints"] = fig
+        s = select(ends, wt=wt, solver=many)
+        ax.plot(s["sqrt_d"], s["mean_r0"], "x", color=wt_colors[wt], ms=5)
+    sq = np.array(sorted(set(ends["sqrt_d"].tolist())))
+    ax.plot(sq, sq, "k-.", lw=0.8, label="||x_1|| = sqrt(D) (Lemma 1)")
+    log_ticks(ax, [round(v, 1) for v in sq])
+    ax.set_yscale("log")
+    ax.set_xlabel("Gaussian radius sqrt(D)")
+    ax.set_ylabel("mean endpoint radius ||x_1|| (x: start ||x_0||)")
+    ax.set_title("Observation 1: endpoints fall short of sqrt(D)")
+    ax.legend(fontsize=5.5)
+    ax = axes[1]
+    for wt in wts:
+        s = select(ends, wt=wt, solver=many)
+        ax.plot(
+            s["sqrt_d"] ** 2,
+            s["min_mean_radius"] / s["mean_r0"],
+            "o-",
+            color=wt_colors[wt],
+            ms=4,
+            label=WT_LABELS.get(wt, wt),
+        )
+    ax.axhline(1.0, color="0.5", lw=0.6)
+    log_ticks(ax, dims)
+    ax.set_xlabel("dimension D")
+    ax.set_ylabel("min over steps of mean ||x_t|| / mean ||x_0||")
+    ax.set_title("Observation 2: initial contraction (< 1)")
+    ax.legend(fontsize=6)
+    return fig
 
-        auroc = result.table("auroc")
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0), sharey=True, layout="constrained")
-        for ax, score in zip(axes, ("density", "norm")):
-            for wt in wts:
-                for solver, style in (("euler1", "s--"), (many, "o-")):
-                    s = select(auroc, wt=wt, field="learned", solver=solver, score=score)
-                    ax.plot(
-                        s["D"],
-                        s["auroc"],
-                        style,
-                        color=wt_colors[wt],
-                        ms=4,
-                        label=f"{WT_LABELS.get(wt, wt)}, {'one-step' if solver == 'euler1' else f'K = {steps}'}",
-                    )
-                s = select(auroc, wt=wt, field="exact_empirical", solver=many, score=score)
+
+def _auroc_figure(result: ToyResult):
+    """One-step against many-step separation of anomalies (density proxy and norm score)."""
+    import matplotlib.pyplot as plt
+
+    cfg, steps, many, norms, dims, wts = _plot_context(result)
+    wt_colors = _wt_colors(wts)
+    auroc = result.table("auroc")
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0), sharey=True, layout="constrained")
+    for ax, score in zip(axes, ("density", "norm")):
+        for wt in wts:
+            for solver, style in (("euler1", "s--"), (many, "o-")):
+                s = select(auroc, wt=wt, field="learned", solver=solver, score=score)
                 ax.plot(
                     s["D"],
                     s["auroc"],
-                    "^:",
+                    style,
                     color=wt_colors[wt],
                     ms=4,
-                    alpha=0.6,
-                    label=f"{WT_LABELS.get(wt, wt)}, exact n-point, K = {steps}",
+                    label=f"{WT_LABELS.get(wt, wt)}, {'one-step' if solver == 'euler1' else f'K = {steps}'}",
                 )
-            ax.axhline(0.5, color="0.5", lw=0.6)
-            log_ticks(ax, dims)
-            ax.set_ylim(0, 1.02)
-            ax.set_xlabel("dimension D")
-            ax.set_title(f"score: {'density proxy (eq. 2)' if score == 'density' else '||phi||'}")
-        axes[0].set_ylabel("AUROC (off-manifold anomalies)")
-        axes[1].legend(fontsize=5.5, loc="lower right")
-        figs["radial_auroc"] = fig
-    return figs
+            s = select(auroc, wt=wt, field="exact_empirical", solver=many, score=score)
+            ax.plot(
+                s["D"],
+                s["auroc"],
+                "^:",
+                color=wt_colors[wt],
+                ms=4,
+                alpha=0.6,
+                label=f"{WT_LABELS.get(wt, wt)}, exact n-point, K = {steps}",
+            )
+        ax.axhline(0.5, color="0.5", lw=0.6)
+        log_ticks(ax, dims)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("dimension D")
+        ax.set_title(f"score: {'density proxy (eq. 2)' if score == 'density' else '||phi||'}")
+    axes[0].set_ylabel("AUROC (off-manifold anomalies)")
+    axes[1].legend(fontsize=5.5, loc="lower right")
+    return fig
+
+
+def plot(result: ToyResult) -> dict:
+    """Figures: ``radial_norms`` (Fig. 4F analogue: mean ||x_t|| / sqrt(D) per Euler step), ``radial_exact``
+    (the exact n-point field), ``radial_endpoints`` (endpoint radius vs sqrt(D)) and ``radial_auroc`` (one-step vs
+    many-step separation of anomalies)."""
+    with figure_style():
+        return {
+            "radial_norms": _norms_figure(result),
+            "radial_exact": _exact_figure(result),
+            "radial_endpoints": _endpoints_figure(result),
+            "radial_auroc": _auroc_figure(result),
+        }
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
