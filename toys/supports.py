@@ -259,91 +259,107 @@ def auroc_table(scores, cases) -> dict:
     return {k: np.asarray(v, dtype=object if isinstance(v[0], str) else None) for k, v in rows.items()}
 
 
-def plot(result: ToyResult, solver: str = "euler20") -> dict:
-    """Figures: ``supports_trajectories`` (Fig. 8 and its disjoint / overlapping companions, across epochs) and
-    ``supports_auroc`` (AUROC of the density proxy vs epochs, per case and solver)."""
-    import matplotlib.pyplot as plt
-
+def _plot_context(result: ToyResult, solver: str):
+    """What both figures need: config, snapshot epochs, panels, anomaly cases, trajectories and training points."""
     cfg = result.config
     epochs = list(cfg["snapshots"])
     panels = [("learned", e) for e in epochs] + [("exact_population", -1), ("exact_empirical", -1)]
     cases = [c[0] for c in cfg["cases"]]
-    traj = result.table("trajectories", solver=solver)
-    pts = result.table("train_points")
-    figs = {}
-    with figure_style():
-        fig, axes = plt.subplots(
-            len(cases),
-            len(panels),
-            figsize=(2.0 * len(panels), 2.1 * len(cases) + 0.5),
-            squeeze=False,
-            layout="constrained",
-        )
-        lim = 6.0
-        for i, case in enumerate(cases):
-            for j, (name, epoch) in enumerate(panels):
-                ax = axes[i, j]
-                ax.scatter(pts["x"], pts["y"], s=2, color="0.75", lw=0)
-                for group in ("normal", "anomaly"):
-                    _, states = trajectory_array(select(traj, case=case, group=group, field=name, epoch=epoch))
-                    states = np.where(np.isfinite(states), states, np.nan)
-                    ax.plot(states[:, :, 0], states[:, :, 1], color=GROUP_COLORS[group], lw=0.5, alpha=0.8)
-                    ax.scatter(
-                        states[0, :, 0],
-                        states[0, :, 1],
-                        s=4,
-                        color=GROUP_COLORS[group],
-                        zorder=3,
-                        edgecolors="black",
-                        linewidths=0.3,
-                        label=group,
-                    )
-                ax.set_xlim(-lim, lim)
-                ax.set_ylim(-lim, lim)
-                ax.set_aspect("equal")
-                if i == 0:
-                    ax.set_title(f"learned, {epoch} epochs" if name == "learned" else FIELD_LABELS[name], fontsize=7.5)
-                if j == 0:
-                    ax.set_ylabel(f"{case}\nx₂ (data units)")
-                if i == len(cases) - 1:
-                    ax.set_xlabel("x₁ (data units)")
-        axes[0, 0].legend(fontsize=6, loc="lower right")
-        fig.suptitle(
-            f"Normals N(0, I) (blue; n = {len(pts['x'])} training points in grey) and anomalies (orange): "
-            f"{solver_caption(solver)} from t0 = {cfg['t0']:g}"
-        )
-        figs["supports_trajectories"] = fig
+    return cfg, epochs, panels, cases, result.table("trajectories", solver=solver), result.table("train_points")
 
-        auroc = result.table("auroc", score="density")
-        solvers = unique(auroc, "solver")
-        fig, axes = plt.subplots(
-            1, len(solvers), figsize=(3.0 * len(solvers), 3.0), squeeze=False, sharey=True, layout="constrained"
-        )
-        colors = {c: OKABE_ITO[k] for c, k in zip(cases, ("green", "orange", "purple", "sky", "black"))}
-        for j, sv in enumerate(solvers):
-            ax = axes[0, j]
-            for case in cases:
-                s = select(auroc, case=case, field="learned", solver=sv)
-                ax.plot(s["epoch"], s["auroc"], "o-", color=colors[case], label=f"{case}: learned", ms=3)
-                for name, style in (("exact_population", "--"), ("exact_empirical", ":")):
-                    e = select(auroc, case=case, field=name, solver=sv)
-                    ax.axhline(
-                        float(e["auroc"][0]),
-                        color=colors[case],
-                        ls=style,
-                        lw=0.9,
-                        label=f"{case}: {FIELD_LABELS[name]}",
-                    )
-            ax.axhline(0.5, color="0.5", lw=0.6)
-            log_ticks(ax, cfg["snapshots"])
-            ax.set_ylim(0, 1.02)
-            ax.set_xlabel(f"training epochs (full batch, n = {len(pts['x'])})")
-            ax.set_title(solver_caption(sv))
-        axes[0, 0].set_ylabel("AUROC of the density proxy (eq. 2)")
-        axes[0, -1].legend(fontsize=5.5, loc="lower right", ncol=1)
-        fig.suptitle("Anomaly separation vs training: disjoint, intersecting and overlapping supports")
-        figs["supports_auroc"] = fig
-    return figs
+
+def _trajectories_figure(result: ToyResult, solver: str):
+    """Fig. 8 and its disjoint / overlapping companions: one row per case, one column per field and epoch."""
+    import matplotlib.pyplot as plt
+
+    cfg, epochs, panels, cases, traj, pts = _plot_context(result, solver)
+    fig, axes = plt.subplots(
+        len(cases),
+        len(panels),
+        figsize=(2.0 * len(panels), 2.1 * len(cases) + 0.5),
+        squeeze=False,
+        layout="constrained",
+    )
+    lim = 6.0
+    for i, case in enumerate(cases):
+        for j, (name, epoch) in enumerate(panels):
+            ax = axes[i, j]
+            ax.scatter(pts["x"], pts["y"], s=2, color="0.75", lw=0)
+            for group in ("normal", "anomaly"):
+                _, states = trajectory_array(select(traj, case=case, group=group, field=name, epoch=epoch))
+                states = np.where(np.isfinite(states), states, np.nan)
+                ax.plot(states[:, :, 0], states[:, :, 1], color=GROUP_COLORS[group], lw=0.5, alpha=0.8)
+                ax.scatter(
+                    states[0, :, 0],
+                    states[0, :, 1],
+                    s=4,
+                    color=GROUP_COLORS[group],
+                    zorder=3,
+                    edgecolors="black",
+                    linewidths=0.3,
+                    label=group,
+                )
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+            if i == 0:
+                ax.set_title(f"learned, {epoch} epochs" if name == "learned" else FIELD_LABELS[name], fontsize=7.5)
+            if j == 0:
+                ax.set_ylabel(f"{case}\nx₂ (data units)")
+            if i == len(cases) - 1:
+                ax.set_xlabel("x₁ (data units)")
+    axes[0, 0].legend(fontsize=6, loc="lower right")
+    fig.suptitle(
+        f"Normals N(0, I) (blue; n = {len(pts['x'])} training points in grey) and anomalies (orange): "
+        f"{solver_caption(solver)} from t0 = {cfg['t0']:g}"
+    )
+    return fig
+
+
+def _auroc_figure(result: ToyResult, solver: str):
+    """AUROC of the density proxy against training epochs, per case and solver, beside the exact fields."""
+    import matplotlib.pyplot as plt
+
+    cfg, epochs, panels, cases, traj, pts = _plot_context(result, solver)
+    auroc = result.table("auroc", score="density")
+    solvers = unique(auroc, "solver")
+    fig, axes = plt.subplots(
+        1, len(solvers), figsize=(3.0 * len(solvers), 3.0), squeeze=False, sharey=True, layout="constrained"
+    )
+    colors = {c: OKABE_ITO[k] for c, k in zip(cases, ("green", "orange", "purple", "sky", "black"))}
+    for j, sv in enumerate(solvers):
+        ax = axes[0, j]
+        for case in cases:
+            s = select(auroc, case=case, field="learned", solver=sv)
+            ax.plot(s["epoch"], s["auroc"], "o-", color=colors[case], label=f"{case}: learned", ms=3)
+            for name, style in (("exact_population", "--"), ("exact_empirical", ":")):
+                e = select(auroc, case=case, field=name, solver=sv)
+                ax.axhline(
+                    float(e["auroc"][0]),
+                    color=colors[case],
+                    ls=style,
+                    lw=0.9,
+                    label=f"{case}: {FIELD_LABELS[name]}",
+                )
+        ax.axhline(0.5, color="0.5", lw=0.6)
+        log_ticks(ax, cfg["snapshots"])
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(f"training epochs (full batch, n = {len(pts['x'])})")
+        ax.set_title(solver_caption(sv))
+    axes[0, 0].set_ylabel("AUROC of the density proxy (eq. 2)")
+    axes[0, -1].legend(fontsize=5.5, loc="lower right", ncol=1)
+    fig.suptitle("Anomaly separation vs training: disjoint, intersecting and overlapping supports")
+    return fig
+
+
+def plot(result: ToyResult, solver: str = "euler20") -> dict:
+    """Figures: ``supports_trajectories`` (Fig. 8 and its disjoint / overlapping companions, across epochs) and
+    ``supports_auroc`` (AUROC of the density proxy vs epochs, per case and solver)."""
+    with figure_style():
+        return {
+            "supports_trajectories": _trajectories_figure(result, solver),
+            "supports_auroc": _auroc_figure(result, solver),
+        }
 
 
 def main(argv=None) -> ToyResult:
