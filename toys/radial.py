@@ -160,6 +160,55 @@ def _configs(cfg: RadialConfig, dim: int, wt: str) -> tuple[dict, dict]:
     return model, full_batch_train(cfg, epochs=cfg.epochs)
 
 
+def _datasets(cfg: RadialConfig, dim: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The training set of dimension ``dim`` and the groups to transport: held-out normals, anomalies (optionally
+    rescaled to the norms of fresh normals) and the first ``n_train_eval`` training points."""
+    gen = torch.Generator().manual_seed(derive_seed(cfg.seed, NAME, "manifold", dim))
+    matrix = torch.randn(dim, cfg.latent_dim, generator=gen) / math.sqrt(cfg.latent_dim)
+
+    def sample(n: int, noise: float = 0.0) -> torch.Tensor:
+        return manifold_data(dim, cfg.latent_dim, n, gen, cfg.feature_scale, matrix, noise)
+
+    x_train, x_normal = sample(cfg.n_train), sample(cfg.n_test)
+    x_anomaly = sample(cfg.n_test, cfg.anomaly_noise)
+    if cfg.match_norm:
+        x_anomaly = x_anomaly * (sample(cfg.n_test).norm(dim=1) / x_anomaly.norm(dim=1).clamp_min(1e-12))[:, None]
+    return x_train, {"normal": x_normal, "anomaly": x_anomaly, "train": x_train[: cfg.n_train_eval]}
+
+
+def _transport(cfg: RadialConfig, dim: int, wt: str, model, x_train, groups, info) -> tuple[list, list, list]:
+    """Integrate every group, WT-mapped, through the learned field and the exact n-point field (of the WT-mapped
+    training set) with their solvers; returns the norms, endpoint and AUROC rows."""
+    norms, ends, aurocs = [], [], []
+    with torch.no_grad():
+        mapped = {g: model.map_data(x).double() for g, x in groups.items()}
+        # BN: the training batch's own statistics, as in training (on a copy: train mode updates buffers)
+        mapped_train = copy.deepcopy(model.wt_map).train()(x_train).double()
+    fields = {
+        "learned": (learned_velocity(model), cfg.learned_solvers),
+        "exact_empirical": (
+            exact_field(GaussianMixture.empirical(mapped_train), StandardGaussian(dim)),
+            cfg.exact_solvers,
+        ),
+    }
+    mapped["train"] = mapped_train[: cfg.n_train_eval]
+    for name, (velocity, solvers) in fields.items():
+        for solver in solvers:
+            phis = {}
+            for group, x0 in mapped.items():
+                x0 = x0[: cfg.n_exact] if name == "exact_empirical" else x0
+                out = run_solver(
+                    velocity, x0, solver, cfg.t0, "norms", n_record=cfg.steps + 1, rtol=cfg.rtol, atol=cfg.atol
+                )
+                info["seconds"][f"D={dim}/{wt}/{name}/{solver.label}/{group}"] = out.seconds
+                phis[group] = torch.from_numpy(out.x_end)
+                keys = {"D": dim, "wt": wt, "field": name, "solver": solver.label, "group": group}
+                norms.append(_norm_rows(keys, out.times, out.norms, dim))
+                ends.append(_endpoint_row(keys, out.norms, dim))
+            aurocs.append(_auroc_rows({"D": dim, "wt": wt, "field": name, "solver": solver.label}, phis))
+    return norms, ends, aurocs
+
+
 def simulate(
     config: RadialConfig | None = None,
     *,
@@ -192,20 +241,7 @@ def simulate(
     jobs = [(d, wt) for d in cfg.dims for wt in cfg.wt_maps]
     model_configs = {f"D={d}/{wt}": _configs(cfg, d, wt)[0] for d, wt in jobs}
     with torch_threads(cfg.threads):
-        data = {}
-        for dim in cfg.dims:
-            gen = torch.Generator().manual_seed(derive_seed(cfg.seed, NAME, "manifold", dim))
-            matrix = torch.randn(dim, cfg.latent_dim, generator=gen) / math.sqrt(cfg.latent_dim)
-            sample = lambda n, noise=0.0, g=gen, d=dim, m=matrix: manifold_data(  # noqa: E731
-                d, cfg.latent_dim, n, g, cfg.feature_scale, m, noise
-            )
-            x_train, x_normal = sample(cfg.n_train), sample(cfg.n_test)
-            x_anomaly = sample(cfg.n_test, cfg.anomaly_noise)
-            if cfg.match_norm:
-                x_anomaly = (
-                    x_anomaly * (sample(cfg.n_test).norm(dim=1) / x_anomaly.norm(dim=1).clamp_min(1e-12))[:, None]
-                )
-            data[dim] = (x_train, {"normal": x_normal, "anomaly": x_anomaly, "train": x_train[: cfg.n_train_eval]})
+        data = {dim: _datasets(cfg, dim) for dim in cfg.dims}
         for dim, wt in progress_bar(jobs, "radial", show):
             x_train, groups = data[dim]
             model_cfg, train_cfg = _configs(cfg, dim, wt)
@@ -222,39 +258,8 @@ def simulate(
             info["cache"][f"D={dim}/{wt}"] = run.cache_info
             model = run.models[cfg.epochs]
             training.append(run.loss_table(D=dim, wt=wt))
-            with torch.no_grad():
-                mapped = {g: model.map_data(x).double() for g, x in groups.items()}
-                # BN: the training batch's own statistics, as in training (on a copy: train mode updates buffers)
-                mapped_train = copy.deepcopy(model.wt_map).train()(x_train).double()
-            fields = {
-                "learned": (learned_velocity(model), cfg.learned_solvers),
-                "exact_empirical": (
-                    exact_field(GaussianMixture.empirical(mapped_train), StandardGaussian(dim)),
-                    cfg.exact_solvers,
-                ),
-            }
-            mapped["train"] = mapped_train[: cfg.n_train_eval]
-            for name, (velocity, solvers) in fields.items():
-                for solver in solvers:
-                    phis = {}
-                    for group, x0 in mapped.items():
-                        x0 = x0[: cfg.n_exact] if name == "exact_empirical" else x0
-                        out = run_solver(
-                            velocity,
-                            x0,
-                            solver,
-                            cfg.t0,
-                            record="norms",
-                            n_record=cfg.steps + 1,
-                            rtol=cfg.rtol,
-                            atol=cfg.atol,
-                        )
-                        info["seconds"][f"D={dim}/{wt}/{name}/{solver.label}/{group}"] = out.seconds
-                        phis[group] = torch.from_numpy(out.x_end)
-                        keys = {"D": dim, "wt": wt, "field": name, "solver": solver.label, "group": group}
-                        norms.append(_norm_rows(keys, out.times, out.norms, dim))
-                        ends.append(_endpoint_row(keys, out.norms, dim))
-                    aurocs.append(_auroc_rows({"D": dim, "wt": wt, "field": name, "solver": solver.label}, phis))
+            for part, rows in zip((norms, ends, aurocs), _transport(cfg, dim, wt, model, x_train, groups, info)):
+                part.extend(rows)
     norms_t = concat_tables(norms)
     return ToyResult(
         name=NAME,
