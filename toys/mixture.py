@@ -122,6 +122,35 @@ def _cpf_rows(d: float, name: str, t: float, where: str, x: torch.Tensor, u: tor
     )
 
 
+@torch.no_grad()
+def _cpf_tables(cfg: MixtureConfig, d: float, learned, population, empirical, target, x_test, x_tr) -> list:
+    """CPF rows of the learned field (t = 0 and t0, test and training points), the exact population field (t = 0
+    and t0) and the exact n-point field (t0, test and training points)."""
+    return [
+        _cpf_rows(d, "learned", 0.0, "test", x_test, learned(x_test, torch.zeros(cfg.n_cpf))),
+        _cpf_rows(d, "learned", cfg.t0, "test", x_test, learned(x_test, torch.full((cfg.n_cpf,), cfg.t0))),
+        _cpf_rows(d, "learned", 0.0, "train", x_tr, learned(x_tr, torch.zeros(cfg.n_train))),
+        _cpf_rows(d, "exact_population", 0.0, "test", x_test, marginal_velocity(x_test, 0.0, population, target)),
+        _cpf_rows(
+            d,
+            "exact_population",
+            cfg.t0,
+            "test",
+            x_test,
+            marginal_velocity(x_test, cfg.t0, population, target),
+        ),
+        _cpf_rows(
+            d,
+            "exact_empirical",
+            cfg.t0,
+            "test",
+            x_test,
+            marginal_velocity(x_test, cfg.t0, empirical, target),
+        ),
+        _cpf_rows(d, "exact_empirical", cfg.t0, "train", x_tr, marginal_velocity(x_tr, cfg.t0, empirical, target)),
+    ]
+
+
 def simulate(
     config: MixtureConfig | None = None,
     *,
@@ -169,34 +198,7 @@ def simulate(
             empirical = GaussianMixture.empirical(x_train.double())
             learned = learned_velocity(run.models[cfg.epochs], scale)
             x_tr = x_train.double()
-            with torch.no_grad():
-                cpf_points += [
-                    _cpf_rows(d, "learned", 0.0, "test", x_test, learned(x_test, torch.zeros(cfg.n_cpf))),
-                    _cpf_rows(d, "learned", cfg.t0, "test", x_test, learned(x_test, torch.full((cfg.n_cpf,), cfg.t0))),
-                    _cpf_rows(d, "learned", 0.0, "train", x_tr, learned(x_tr, torch.zeros(cfg.n_train))),
-                    _cpf_rows(
-                        d, "exact_population", 0.0, "test", x_test, marginal_velocity(x_test, 0.0, population, target)
-                    ),
-                    _cpf_rows(
-                        d,
-                        "exact_population",
-                        cfg.t0,
-                        "test",
-                        x_test,
-                        marginal_velocity(x_test, cfg.t0, population, target),
-                    ),
-                    _cpf_rows(
-                        d,
-                        "exact_empirical",
-                        cfg.t0,
-                        "test",
-                        x_test,
-                        marginal_velocity(x_test, cfg.t0, empirical, target),
-                    ),
-                    _cpf_rows(
-                        d, "exact_empirical", cfg.t0, "train", x_tr, marginal_velocity(x_tr, cfg.t0, empirical, target)
-                    ),
-                ]
+            cpf_points += _cpf_tables(cfg, d, learned, population, empirical, target, x_test, x_tr)
             fields = {
                 ("learned", cfg.epochs): learned,
                 ("exact_population", -1): exact_field(population, target),

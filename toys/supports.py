@@ -115,6 +115,49 @@ def _configs(cfg: SupportsConfig) -> tuple[dict, dict]:
     return model, full_batch_train(cfg, epochs=cfg.snapshots[-1])
 
 
+def _score_table(out, name: str, epoch: int, solver, x_start, groups, points) -> dict:
+    """One row per transported point: start, endpoint phi and its scores (density proxy of eq. 2, norm); a
+    non-finite endpoint gets a NaN density."""
+    phi = torch.from_numpy(out.x_end)
+    finite = torch.isfinite(phi).all(dim=1)
+    density = torch.full((len(phi),), math.nan, dtype=torch.float64)
+    density[finite] = score_endpoints(phi[finite], "density")
+    return make_table(
+        len(phi),
+        field=name,
+        epoch=epoch,
+        solver=solver.label,
+        group=groups,
+        point=points,
+        x0=x_start[:, 0].numpy(),
+        y0=x_start[:, 1].numpy(),
+        x_end=out.x_end[:, 0],
+        y_end=out.x_end[:, 1],
+        score_density=density.numpy(),
+        score_norm=phi.norm(dim=1).numpy(),
+    )
+
+
+def _trajectory_tables(cfg: SupportsConfig, out, name: str, epoch: int, solver, groups) -> list:
+    """Trajectories of the first ``n_plot`` normals and anomalies of every case."""
+    tables = []
+    for case, *_ in cfg.cases:
+        for group in ("normal", case):
+            idx = np.flatnonzero(groups == group)[: cfg.n_plot]
+            tables.append(
+                trajectory_table(
+                    out.times,
+                    out.states[:, idx],
+                    case=case,
+                    group="normal" if group == "normal" else "anomaly",
+                    field=name,
+                    epoch=epoch,
+                    solver=solver.label,
+                )
+            )
+    return tables
+
+
 def simulate(
     config: SupportsConfig | None = None,
     *,
@@ -176,40 +219,8 @@ def simulate(
                     x_start = run.models[epoch].map_data(x_start.float()).double()
             out = run_solver(field_, x_start, solver, cfg.t0, n_record=cfg.n_record, rtol=cfg.rtol, atol=cfg.atol)
             info["seconds"][f"{name}@{epoch}/{solver.label}"] = out.seconds
-            phi = torch.from_numpy(out.x_end)
-            finite = torch.isfinite(phi).all(dim=1)
-            density = torch.full((len(phi),), math.nan, dtype=torch.float64)
-            density[finite] = score_endpoints(phi[finite], "density")
-            scores.append(
-                make_table(
-                    len(phi),
-                    field=name,
-                    epoch=epoch,
-                    solver=solver.label,
-                    group=group_col[rows],
-                    point=point_col[rows],
-                    x0=x_all[rows, 0].numpy(),
-                    y0=x_all[rows, 1].numpy(),
-                    x_end=out.x_end[:, 0],
-                    y_end=out.x_end[:, 1],
-                    score_density=density.numpy(),
-                    score_norm=phi.norm(dim=1).numpy(),
-                )
-            )
-            for case, *_ in cfg.cases:
-                for group in ("normal", case):
-                    idx = np.flatnonzero(group_col[rows] == group)[: cfg.n_plot]
-                    trajectories.append(
-                        trajectory_table(
-                            out.times,
-                            out.states[:, idx],
-                            case=case,
-                            group="normal" if group == "normal" else "anomaly",
-                            field=name,
-                            epoch=epoch,
-                            solver=solver.label,
-                        )
-                    )
+            scores.append(_score_table(out, name, epoch, solver, x_all[rows], group_col[rows], point_col[rows]))
+            trajectories += _trajectory_tables(cfg, out, name, epoch, solver, group_col[rows])
     scores_t = concat_tables(scores)
     return ToyResult(
         name=NAME,
