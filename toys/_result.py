@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from wtflow.utils import OKABE_ITO, Table, jsonable, select, write_csv, write_json
 
-__all__ = ["FIELD_COLORS", "FIELD_LABELS", "ToyResult", "config_dict"]
+__all__ = ["FIELD_COLORS", "FIELD_LABELS", "ToyResult", "config_dict", "resolve_config"]
 
 FIELD_COLORS = {
     "learned": OKABE_ITO["blue"],
@@ -59,3 +59,10 @@ class ToyResult:
 def config_dict(cfg: Any) -> dict[str, Any]:
     """A simulator config dataclass as a JSON-able dict."""
     return jsonable({f.name: getattr(cfg, f.name) for f in fields(cfg)})
+
+
+def resolve_config(cls, config=None, quick: bool = False, seed: int | None = None):
+    """The configuration a simulator runs: ``config``, else ``cls.quick()`` (``quick``) or ``cls()``; ``seed``
+    (if given) replaces its seed."""
+    cfg = config or (cls.quick() if quick else cls())
+    return cfg if seed is None else replace(cfg, seed=seed)

@@ -37,7 +37,7 @@ from wtflow.utils import (
 from ._cache import full_batch_train, trained_snapshots
 from ._cli import run_cli
 from ._planar import FieldSimulatorConfig, planar_runs, trajectory_array
-from ._result import FIELD_COLORS, FIELD_LABELS, ToyResult, config_dict
+from ._result import FIELD_COLORS, FIELD_LABELS, ToyResult, config_dict, resolve_config
 from ._solvers import learned_velocity, solver_caption
 
 __all__ = ["MixtureConfig", "mixture_source", "plot", "simulate"]
@@ -167,9 +167,7 @@ def simulate(
         ratio = mean |u| / mean ||x||), ``trajectories`` / ``endpoints`` (as in ``toys.ring``, with a d column),
         ``summary`` (per d, field, solver) and ``train_points``.
     """
-    cfg = config or (MixtureConfig.quick() if quick else MixtureConfig())
-    if seed is not None:
-        cfg = replace(cfg, seed=seed)
+    cfg = resolve_config(MixtureConfig, config, quick, seed)
     show = progress_enabled(progress)
     target = UniformSphere(2, radius=cfg.radius)
     scale = cfg.radius / math.sqrt(2.0)

@@ -51,7 +51,7 @@ from wtflow.utils import (
 
 from ._cache import full_batch_train, trained_snapshots
 from ._cli import run_cli
-from ._result import FIELD_COLORS, ToyResult, config_dict
+from ._result import FIELD_COLORS, ToyResult, config_dict, resolve_config
 from ._solvers import Solver, as_solvers, learned_velocity, run_solver
 
 __all__ = ["RadialConfig", "manifold_data", "plot", "simulate"]
@@ -230,11 +230,9 @@ def simulate(
         ``auroc`` (D, wt, field, solver, score, auroc), ``paper_tables`` (mean ||x_t|| of held-out normals at
         Euler steps 0, 5, ..., K per wt and D: the analogue of Tables XII-XIV) and ``training``.
     """
-    cfg = config or (RadialConfig.quick() if quick else RadialConfig())
+    cfg = resolve_config(RadialConfig, config, quick, seed)
     if large and 4096 not in cfg.dims:
         cfg = replace(cfg, dims=(*cfg.dims, 4096))
-    if seed is not None:
-        cfg = replace(cfg, seed=seed)
     show = progress_enabled(progress)
     norms, ends, aurocs, training = [], [], [], []
     info = {"cache": {}, "seconds": {}}

@@ -46,7 +46,7 @@ from wtflow.utils import (
 from ._cache import full_batch_train, trained_snapshots
 from ._cli import run_cli
 from ._planar import FieldSimulatorConfig, planar_runs, trajectory_array
-from ._result import FIELD_COLORS, FIELD_LABELS, ToyResult, config_dict
+from ._result import FIELD_COLORS, FIELD_LABELS, ToyResult, config_dict, resolve_config
 from ._solvers import learned_velocity, solver_caption
 
 __all__ = ["RingConfig", "plot", "simulate"]
@@ -135,9 +135,7 @@ def simulate(
         first_inward, trapped...), ``summary`` (per setting, field, epoch, solver), ``training`` (loss per
         epoch) and ``train_points`` (the n training points). Exact fields have epoch -1.
     """
-    cfg = config or (RingConfig.quick() if quick else RingConfig())
-    if seed is not None:
-        cfg = replace(cfg, seed=seed)
+    cfg = resolve_config(RingConfig, config, quick, seed)
     show = progress_enabled(progress)
     target = UniformSphere(2, radius=cfg.radius)
     scale = cfg.radius / math.sqrt(2.0)  # model units: the engine's ring of radius sqrt(2)

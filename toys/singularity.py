@@ -41,7 +41,7 @@ from wtflow.utils import (
 
 from ._cache import full_batch_train, trained_snapshots
 from ._cli import run_cli
-from ._result import FIELD_COLORS, ToyResult, config_dict
+from ._result import FIELD_COLORS, ToyResult, config_dict, resolve_config
 from ._solvers import learned_velocity
 
 __all__ = ["SingularityConfig", "plot", "simulate", "singularity_source"]
@@ -147,9 +147,7 @@ def simulate(
         T, comparison, start: the error at the smallest grid time, at t = T (or the smallest grid time for T = 0)
         and its mean over the grid times >= T) and ``training``.
     """
-    cfg = config or (SingularityConfig.quick() if quick else SingularityConfig())
-    if seed is not None:
-        cfg = replace(cfg, seed=seed)
+    cfg = resolve_config(SingularityConfig, config, quick, seed)
     show = progress_enabled(progress)
     times = np.logspace(math.log10(cfg.t_grid_min), 0.0, cfg.n_t)
     errors, training = [], []

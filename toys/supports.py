@@ -44,7 +44,7 @@ from wtflow.utils import (
 from ._cache import full_batch_train, trained_snapshots
 from ._cli import run_cli
 from ._planar import FieldSimulatorConfig, trajectory_array, trajectory_table
-from ._result import FIELD_LABELS, ToyResult, config_dict
+from ._result import FIELD_LABELS, ToyResult, config_dict, resolve_config
 from ._solvers import learned_velocity, run_solver, solver_caption
 
 __all__ = ["SupportsConfig", "plot", "simulate"]
@@ -174,9 +174,7 @@ def simulate(
         score, auroc), ``trajectories`` (case, group, field, epoch, solver, traj, step, t, x, y; the first
         ``n_plot`` points of each group), ``training`` and ``train_points``. Exact fields have epoch -1.
     """
-    cfg = config or (SupportsConfig.quick() if quick else SupportsConfig())
-    if seed is not None:
-        cfg = replace(cfg, seed=seed)
+    cfg = resolve_config(SupportsConfig, config, quick, seed)
     show = progress_enabled(progress)
     model_cfg, train_cfg = _configs(cfg)
     normal = GaussianMixture(torch.zeros(1, 2, dtype=torch.float64), stds=1.0)

@@ -16,6 +16,13 @@ from toys.ring import RingConfig
 from wtflow.utils import make_table
 
 
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty model cache for this test (the session cache may hold these tiny runs from an earlier session)."""
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 def _tiny_run(data, epochs=5, lr=1e-3):
     model = {
         "event_shape": 2,
@@ -27,7 +34,7 @@ def _tiny_run(data, epochs=5, lr=1e-3):
     return cache.trained_snapshots("unit", model, train, data, [2, epochs], init_seed=7)
 
 
-def test_cache_hit_returns_the_identical_model():
+def test_cache_hit_returns_the_identical_model(fresh_cache):
     data = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
     first = _tiny_run(data)
     second = _tiny_run(data)
@@ -154,7 +161,7 @@ def test_result_write_and_cache_reuse(tmp_path, supports_result):
     assert any(p.name.startswith(f"supports-{key[:20]}-e") for p in cache.cache_dir().iterdir())
 
 
-def test_corrupt_cache_entry_is_rebuilt_with_a_warning():
+def test_corrupt_cache_entry_is_rebuilt_with_a_warning(fresh_cache):
     data = torch.randn(16, 2, generator=torch.Generator().manual_seed(4))
     first = _tiny_run(data)
     path = cache.cache_dir() / f"unit-{first.key[:20]}-e5.pt"
@@ -168,7 +175,7 @@ def test_corrupt_cache_entry_is_rebuilt_with_a_warning():
     assert not _tiny_run(data).trained  # the rebuilt entry is read again
 
 
-def test_two_workers_sharing_the_cache_train_a_model_once():
+def test_two_workers_sharing_the_cache_train_a_model_once(fresh_cache):
     import threading
 
     data = torch.randn(16, 2, generator=torch.Generator().manual_seed(5))
