@@ -72,12 +72,8 @@ def _float(value: str) -> float:
         return math.nan
 
 
-def build_vectors(ctx: Context) -> None:
-    """Table (CSV + Markdown) and per-category AUROC heatmap (PNG + PDF) of the vector benchmark."""
-    import matplotlib.pyplot as plt
-
-    from toys._common import figure_style
-
+def _results_folder(ctx: Context):
+    """The benchmark's result folder: re-run into ``OUT/vectors_run`` (``--rerun-bench``) or the committed one."""
     if ctx.settings.rerun_bench:
         from benchmarks.vectors import main as bench_main
 
@@ -98,18 +94,11 @@ def build_vectors(ctx: Context) -> None:
             )
         ctx.note(f"rendered from committed results in {_shown(folder)} (not re-run)")
 
-    summary = _read_csv(folder / "summary.csv")
-    per_cat = [r for r in _read_csv(folder / "per_category.csv") if r.get("metric") == "auroc"]
-    if not summary or not per_cat:
-        raise RuntimeError(f"{folder} has an empty summary.csv or per_category.csv")
-    columns = ["method", "family", "preprocessing", "auroc_mean", "auroc_std", "auprc_mean", "auprc_std",
-               "fit_s_mean", "score_s_mean", "n_runs", "radius_train", "radius_test_normal", "radius_test_anomaly",
-               "sqrt_d", "baseline"]  # fmt: skip
-    table = {c: np.asarray([r.get(c, "") for r in summary], dtype=object) for c in columns}
-    for c in columns[3:-1]:
-        table[c] = np.asarray([_float(v) for v in table[c]])
-    ctx.save_table(table, "vectors_table", f"per-method summary (mean +- std over seeds) from {folder.name}")
+    return folder
 
+
+def _markdown_table(ctx: Context, summary: list[dict], folder) -> None:
+    """``vectors_table.md``: one row per method, best mean AUROC first."""
     lines = [
         f"# Vector benchmark ({folder.name})",
         "",
@@ -131,6 +120,14 @@ def build_vectors(ctx: Context) -> None:
             f"{radius} |"
         )
     ctx.save_text("\n".join(lines) + "\n", "vectors_table.md", "table (Markdown)", "per-method summary table")
+
+
+def _heatmap(ctx: Context, summary: list[dict], per_cat: list[dict], folder) -> list[str]:
+    """``vectors_heatmap`` (PNG + PDF + CSV): per-category AUROC, methods sorted by mean AUROC; returns the
+    categories."""
+    import matplotlib.pyplot as plt
+
+    from wtflow.utils import figure_style
 
     methods = [r["method"] for r in sorted(summary, key=lambda r: -_float(r["auroc_mean"]))]
     by_method = {r["method"]: r for r in per_cat}
@@ -161,6 +158,11 @@ def build_vectors(ctx: Context) -> None:
         "the per-category AUROC grid behind the heatmap",
     )
 
+    return cats
+
+
+def _key_numbers(ctx: Context, summary: list[dict], cats: list[str]) -> None:
+    """Key numbers, notes, differences from the paper and the verdict."""
     auc = {r["method"]: _float(r["auroc_mean"]) for r in summary}
     best = max(auc, key=auc.get)
     ctx.number(f"{len(summary)} methods, {len(cats)} categories; best mean AUROC: {best} {auc[best]:.3f}")
@@ -192,3 +194,23 @@ def build_vectors(ctx: Context) -> None:
                 f"{_float(b['auroc_mean']):.3f} on these embeddings."
             )
     ctx.verdict(REPRODUCED if consistent and not ctx.report.differs else REPRODUCED_WITH_DIFFERENCES)
+
+
+def build_vectors(ctx: Context) -> None:
+    """Table (CSV + Markdown) and per-category AUROC heatmap (PNG + PDF) of the vector benchmark."""
+    folder = _results_folder(ctx)
+    summary = _read_csv(folder / "summary.csv")
+    per_cat = [r for r in _read_csv(folder / "per_category.csv") if r.get("metric") == "auroc"]
+    if not summary or not per_cat:
+        raise RuntimeError(f"{folder} has an empty summary.csv or per_category.csv")
+    columns = ["method", "family", "preprocessing", "auroc_mean", "auroc_std", "auprc_mean", "auprc_std",
+               "fit_s_mean", "score_s_mean", "n_runs", "radius_train", "radius_test_normal", "radius_test_anomaly",
+               "sqrt_d", "baseline"]  # fmt: skip
+    table = {c: np.asarray([r.get(c, "") for r in summary], dtype=object) for c in columns}
+    for c in columns[3:-1]:
+        table[c] = np.asarray([_float(v) for v in table[c]])
+    ctx.save_table(table, "vectors_table", f"per-method summary (mean +- std over seeds) from {folder.name}")
+
+    _markdown_table(ctx, summary, folder)
+    cats = _heatmap(ctx, summary, per_cat, folder)
+    _key_numbers(ctx, summary, cats)

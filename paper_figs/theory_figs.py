@@ -13,6 +13,8 @@ import re
 import numpy as np
 import torch
 
+from wtflow.utils import OKABE_ITO, figure_style
+
 from ._core import NOT_REPRODUCED, REPRODUCED, REPRODUCED_WITH_DIFFERENCES, Context
 
 __all__ = [
@@ -27,12 +29,12 @@ __all__ = [
     "radius_figure",
 ]
 
-T_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+T_COLORS = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "orange", "sky")]
 VERDICT_COLORS = {
-    "holds": "#009E73",
-    "holds with correction": "#56B4E9",
-    "loose by a factor": "#F0E442",
-    "refuted": "#D55E00",
+    "holds": OKABE_ITO["green"],
+    "holds with correction": OKABE_ITO["sky"],
+    "loose by a factor": OKABE_ITO["yellow"],
+    "refuted": OKABE_ITO["vermillion"],
     "not checkable": "#BBBBBB",
 }
 
@@ -103,7 +105,6 @@ def radius_figure(size: str = "quick", seed: int = 0):
 
     from theory.claims import run_claim
     from theory.claims.normalization import PAPER_BATCH_SIZE, TABLE_XIII_BN_STEP0, TABLE_XIV_LN_STEP0
-    from toys._common import OKABE_ITO, figure_style
 
     lemma5, per_sample = run_claim("lemma5", size), run_claim("lemma6_per_sample", size)
     eps = LN_EPS
@@ -405,13 +406,26 @@ def build_prop2(ctx: Context) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def _add_grid(table: dict[str, list], lemma: str, bound: str, dims, ts, sup, stated, lower, upper) -> None:
+    """Append one row per (D, T) of a certified-supremum grid: sup and stated bound [i][j], ratio bounds [i, j]."""
+    for i, d in enumerate(dims):
+        for j, t in enumerate(ts):
+            table["lemma"].append(lemma)
+            table["bound"].append(bound)
+            table["D"].append(int(d))
+            table["T"].append(float(t))
+            table["certified_sup"].append(float(sup[i][j]))
+            table["stated_bound"].append(float(stated[i][j]))
+            table["ratio"].append(float(lower[i, j]))
+            table["ratio_upper"].append(float(upper[i, j]))
+
+
 def bounds_figure(size: str = "quick"):
     """Bounds-ratio figure: certified supremum / stated bound per (D, T) for Lemma 3 (eq. 28; band from the
     construction to the upper bound) and Lemma 4 (exact supremum). Returns (figure, {"bounds_ratio": table})."""
     import matplotlib.pyplot as plt
 
     from theory.claims import run_claim
-    from toys._common import figure_style
 
     lemma3, eq28, lemma4 = (run_claim(c, size) for c in ("lemma3", "eq28", "lemma4"))
     dims3, ts3 = np.asarray(eq28.data["dims"]), np.asarray(eq28.data["T"], dtype=float)
@@ -421,26 +435,11 @@ def bounds_figure(size: str = "quick"):
     ratio4 = np.asarray(lemma4.data["ratio_sup_to_printed"], dtype=float)
     table: dict[str, list] = {k: [] for k in ("lemma", "bound", "D", "T", "certified_sup", "stated_bound", "ratio",
                                               "ratio_upper")}  # fmt: skip
-    for i, d in enumerate(dims3):
-        for j, t in enumerate(ts3):
-            table["lemma"].append("Lemma 3")
-            table["bound"].append("eq. 28")
-            table["D"].append(int(d))
-            table["T"].append(float(t))
-            table["certified_sup"].append(float(lemma3.data["C"][i][j]))
-            table["stated_bound"].append(float(lemma3.data["eq28"][i][j]))
-            table["ratio"].append(float(lower3[i, j]))
-            table["ratio_upper"].append(float(upper3[i, j]))
-    for i, d in enumerate(dims4):
-        for j, t in enumerate(ts4):
-            table["lemma"].append("Lemma 4")
-            table["bound"].append("eq. 29 (max{1/T, (1-T)D/T^3})")
-            table["D"].append(int(d))
-            table["T"].append(float(t))
-            table["certified_sup"].append(float(lemma4.data["certified_sup"][i][j]))
-            table["stated_bound"].append(float(lemma4.data["printed_bound"][i][j]))
-            table["ratio"].append(float(ratio4[i, j]))
-            table["ratio_upper"].append(float(ratio4[i, j]))  # exact supremum: lower = upper
+    _add_grid(table, "Lemma 3", "eq. 28", dims3, ts3, lemma3.data["C"], lemma3.data["eq28"], lower3, upper3)
+    _add_grid(  # the Lemma 4 supremum is exact: lower = upper
+        table, "Lemma 4", "eq. 29 (max{1/T, (1-T)D/T^3})", dims4, ts4, lemma4.data["certified_sup"],
+        lemma4.data["printed_bound"], ratio4, ratio4,
+    )  # fmt: skip
 
     with figure_style():
         fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.3), sharey=True, layout="constrained")
@@ -533,7 +532,6 @@ def claims_figure(size: str = "quick"):
     import matplotlib.pyplot as plt
 
     from theory.claims import REGISTRY, run_claims
-    from toys._common import figure_style
 
     results, skipped = run_claims(size)
     rows: dict[str, list] = {k: [] for k in ("claim_id", "label", "where", "verdict", "correction", "measured")}

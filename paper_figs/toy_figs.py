@@ -4,11 +4,11 @@ derives, from their tables, the key numbers and how they differ from the paper."
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 
 import numpy as np
+
+from wtflow.utils import OKABE_ITO, figure_style, n_rows, select
 
 from ._core import NOT_REPRODUCED, REPRODUCED, REPRODUCED_WITH_DIFFERENCES, Context
 
@@ -21,14 +21,20 @@ __all__ = [
     "radial_markdown",
     "radial_tables",
     "radial_vs_paper_figure",
+    "run_toy",
     "save_toy",
 ]
 
 
-def _toy_module(name: str):
-    if importlib.util.find_spec(f"toys.{name}") is None:
-        raise RuntimeError(f"toys.{name} is not in this checkout (the simulator has not landed yet)")
-    return importlib.import_module(f"toys.{name}")
+def run_toy(ctx: Context, name: str, prefix: str, whats: dict[str, str]):
+    """Simulate and plot ``toys.<name>`` at the context's scale and seed, write its outputs with ``save_toy`` and
+    return the ``ToyResult``."""
+    import toys
+
+    module = toys.load(name)
+    result = module.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
+    save_toy(ctx, result, module.plot(result), prefix, whats)
+    return result
 
 
 def save_toy(ctx: Context, result, figs: dict, prefix: str, whats: dict[str, str]) -> None:
@@ -38,7 +44,7 @@ def save_toy(ctx: Context, result, figs: dict, prefix: str, whats: dict[str, str
         for t in tables:
             behind.setdefault(t, []).append(f"{prefix}_{fig_name}")
     for tname, table in result.tables.items():
-        rows = len(next(iter(table.values()))) if table else 0
+        rows = n_rows(table)
         used = ", ".join(behind.get(tname, [])) or "no figure (supporting data)"
         ctx.save_table(
             table, f"{prefix}_{result.name}_{tname}", f"{result.name} table '{tname}', {rows} rows; behind {used}"
@@ -75,14 +81,9 @@ def _pct(x: float) -> str:
 
 def build_ring(ctx: Context) -> None:
     """Fig. 1 with ``toys.ring``: trajectories across epochs, radius vs t, trapping vs distance from the centre."""
-    from toys._common import select
-
-    ring = _toy_module("ring")
-    result = ring.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    result = run_toy(
         ctx,
-        result,
-        ring.plot(result),
+        "ring",
         "fig1",
         {
             "ring_trajectories": "Fig. 1 analogue: 40 trajectories per source after each epoch snapshot, beside the "
@@ -178,14 +179,9 @@ def build_ring(ctx: Context) -> None:
 
 def build_mixture(ctx: Context) -> None:
     """Fig. 5 with ``toys.mixture``: CPF strength |u(x, 0+)| vs d (eq. 13) and trajectories for several d."""
-    from toys._common import select
-
-    mixture = _toy_module("mixture")
-    result = mixture.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    result = run_toy(
         ctx,
-        result,
-        mixture.plot(result),
+        "mixture",
         "fig5",
         {
             "mixture_cpf": "CPF strength |u(x, 0+)| vs confinement radius d (eq. 13) and per-point inward component",
@@ -265,14 +261,9 @@ def build_mixture(ctx: Context) -> None:
 
 def build_supports(ctx: Context) -> None:
     """Fig. 8 and Suppl. XI-C with ``toys.supports``: trajectories and AUROC across epochs per support case."""
-    from toys._common import select
-
-    supports = _toy_module("supports")
-    result = supports.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    result = run_toy(
         ctx,
-        result,
-        supports.plot(result),
+        "supports",
         "fig8",
         {
             "supports_trajectories": "Fig. 8 (intersecting) with its disjoint and overlapping companions: trajectories "
@@ -330,14 +321,9 @@ def build_supports(ctx: Context) -> None:
 def build_singularity(ctx: Context) -> None:
     """Theorems 1-2 with ``toys.singularity``: learned-field error against the exact population and n-point fields
     on a log grid of t near 0, per D and truncation T."""
-    from toys._common import select
-
-    singularity = _toy_module("singularity")
-    result = singularity.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    result = run_toy(
         ctx,
-        result,
-        singularity.plot(result),
+        "singularity",
         "thm1",
         {
             "singularity_error": "mean ||v - u||^2 / D against t (log) per D and T: learned vs exact population, "
@@ -427,8 +413,6 @@ def radial_tables(result) -> dict[str, dict]:
     """Tables XII-XIV analogues from a ``toys.radial`` result: stem -> table with one row per D (mean ||x_t|| of
     held-out normals at Euler steps 0, 5, ..., K; learned field, Euler K), plus ``sqrt_d`` and the paper's
     class-mean of ||x_t|| / radius at the same steps (``paper_mean_over_radius_step_*``, first row only)."""
-    from toys._common import select
-
     from .paper_data import PAPER_STEPS, PAPER_TABLES, paper_radius
 
     tables = result.table("paper_tables")
@@ -497,8 +481,6 @@ def radial_vs_paper_figure(result):
     radius, band = min..max over classes)."""
     import matplotlib.pyplot as plt
 
-    from toys._common import OKABE_ITO, figure_style, select
-
     from .paper_data import PAPER_STEPS, PAPER_TABLES, paper_radius
 
     palette = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "orange")]
@@ -528,18 +510,91 @@ def radial_vs_paper_figure(result):
     return fig
 
 
-def build_radial(ctx: Context) -> None:
-    """Fig. 4F and Tables XII-XIV analogues with ``toys.radial``."""
-    from toys._common import select
-
+def _radial_comparison(ctx: Context, wt: str, e: dict, steps: int, cfg: dict) -> bool:
+    """Numbers and differences of one WT map's endpoint rows ``e`` against the paper's table; returns whether its
+    observation holds (rFM/BN: endpoints inside sqrt(D) and a contraction; LN: start on the sqrt(D) sphere)."""
     from .paper_data import PAPER_STEPS, PAPER_TABLES, paper_radius
 
-    radial = _toy_module("radial")
-    result = radial.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
-    save_toy(
+    _, paper = PAPER_TABLES[wt]
+    p0 = np.array([row[0] / paper_radius(k) for k, row in paper.items()])
+    p_end = np.array([row[-1] / paper_radius(k) for k, row in paper.items()])
+    p_min = np.array([int(np.argmin(row)) for row in paper.values()])
+    ours = ", ".join(
+        f"D={int(d)}: {r0:.3f} -> min {m / math.sqrt(d):.3f} at step {int(k)} -> {r1:.3f}"
+        for d, r0, m, k, r1 in zip(e["D"], _col(e, "r0_over_sqrt_d"), _col(e, "min_mean_radius"),
+                                    e["step_of_min"], _col(e, "r_end_over_sqrt_d"))
+    )  # fmt: skip
+    ctx.number(
+        f"{WT_NAMES[wt]}: mean ||x_t||/sqrt(D) start -> minimum -> end: {ours}; paper {PAPER_TABLES[wt][0]}: start "
+        f"{p0.min():.3f}..{p0.max():.3f}, end {p_end.min():.3f}..{p_end.max():.3f}, interior minimum in "
+        f"{int(np.sum((p_min > 0) & (p_min < len(PAPER_STEPS) - 1)))} of {len(p0)} classes"
+    )
+    contracts = np.asarray(e["non_monotonic"], dtype=bool)
+    step_min = np.asarray(e["step_of_min"], dtype=int)
+    dims_e = [int(d) for d in e["D"]]
+    grows = [d for d, k in zip(dims_e, step_min) if k == 0]
+    never_expands = [d for d, c, k in zip(dims_e, contracts, step_min) if not c and k > 0]
+    if grows:
+        ctx.differs(
+            f"{WT_NAMES[wt]}: ||x_t|| grows from the first step at D = {grows} (Observation 2: first contracts)."
+        )
+    if never_expands:
+        ctx.differs(
+            f"{WT_NAMES[wt]}: ||x_t|| contracts over all {steps} steps and never expands at D = {never_expands} "
+            "(Observation 2: contracts, then expands)."
+        )
+    r0, r_end = _col(e, "r0_over_sqrt_d"), _col(e, "r_end_over_sqrt_d")
+    # the paper's per-class range, widened by 25% of its span plus 0.02, counts as agreement
+    for what, ours, paper_values in (("start", r0, p0), ("end", r_end, p_end)):
+        pad = 0.25 * (paper_values.max() - paper_values.min()) + 0.02
+        outside = (ours < paper_values.min() - pad) | (ours > paper_values.max() + pad)
+        if outside.any():
+            ctx.differs(
+                f"{WT_NAMES[wt]}: {what} radius / sqrt(D) = "
+                + ", ".join(f"{v:.3f} (D={d})" for v, d in zip(ours, dims_e))
+                + f" vs the paper's {PAPER_TABLES[wt][0]} {p0.min() if what == 'start' else p_end.min():.3f}.."
+                f"{p0.max() if what == 'start' else p_end.max():.3f} (per class, / radius)."
+            )
+    if wt != "layernorm":
+        ok = bool(np.all(r_end < 1)) and bool(contracts.all())
+        if np.any(r_end >= 1):
+            ctx.differs(f"{WT_NAMES[wt]}: endpoints reach sqrt(D) (end/sqrt(D) = {r_end.max():.3f}), against Obs. 1.")
+    else:
+        ok = bool(np.all(np.abs(r0 - 1) < 0.02))
+        ctx.number(f"WT-Flow (LN) step 0 / sqrt(D) = {', '.join(f'{v:.4f}' for v in r0)} (Lemma 5: 1 up to eps)")
+        if np.any(np.abs(r0 - 1) >= 0.02):
+            ctx.differs(f"WT-Flow (LN) does not start on the sqrt(D) sphere: {r0.min():.3f}..{r0.max():.3f}.")
+    if wt == "none":
+        ctx.note(
+            f"The toy's rFM features start at {r0.min():.3f}..{r0.max():.3f} sqrt(D) by construction "
+            f"(feature_scale = {cfg['feature_scale']}); the paper's WideResNet features start at "
+            f"{p0.min():.3f}..{p0.max():.3f}."
+        )
+    return ok
+
+
+def _radial_auroc_numbers(ctx: Context, result, steps: int) -> None:
+    """One-step against K-step AUROC of the density proxy per WT map and D."""
+    auroc = result.table("auroc", field="learned")
+    for wt in TABLE_STEMS:
+        a = select(auroc, wt=wt)
+        if not len(a["D"]):
+            continue
+        parts = []
+        for dim in sorted({int(d) for d in a["D"]}):
+            one = _mean(select(a, D=dim, solver="euler1", score="density"), "auroc")
+            many = _mean(select(a, D=dim, solver=f"euler{steps}", score="density"), "auroc")
+            parts.append(f"D={dim}: K=1 {one:.3f}, K={steps} {many:.3f}")
+        ctx.number(f"{WT_NAMES[wt]} AUROC (density proxy, off-manifold anomalies): " + "; ".join(parts))
+
+
+def build_radial(ctx: Context) -> None:
+    """Fig. 4F and Tables XII-XIV analogues with ``toys.radial``."""
+    from .paper_data import PAPER_TABLES
+
+    result = run_toy(
         ctx,
-        result,
-        radial.plot(result),
+        "radial",
         "fig4f",
         {
             "radial_norms": "Fig. 4F analogue: mean ||x_t|| / sqrt(D) per Euler step for rFM, WT(BN), WT(LN)",
@@ -562,79 +617,13 @@ def build_radial(ctx: Context) -> None:
     verdict_ok = []
     for wt in TABLE_STEMS:
         e = select(ends, wt=wt)
-        if not len(e["D"]):
-            continue
-        _, paper = PAPER_TABLES[wt]
-        p0 = np.array([row[0] / paper_radius(k) for k, row in paper.items()])
-        p_end = np.array([row[-1] / paper_radius(k) for k, row in paper.items()])
-        p_min = np.array([int(np.argmin(row)) for row in paper.values()])
-        ours = ", ".join(
-            f"D={int(d)}: {r0:.3f} -> min {m / math.sqrt(d):.3f} at step {int(k)} -> {r1:.3f}"
-            for d, r0, m, k, r1 in zip(e["D"], _col(e, "r0_over_sqrt_d"), _col(e, "min_mean_radius"),
-                                        e["step_of_min"], _col(e, "r_end_over_sqrt_d"))
-        )  # fmt: skip
-        ctx.number(
-            f"{WT_NAMES[wt]}: mean ||x_t||/sqrt(D) start -> minimum -> end: {ours}; paper {PAPER_TABLES[wt][0]}: start "
-            f"{p0.min():.3f}..{p0.max():.3f}, end {p_end.min():.3f}..{p_end.max():.3f}, interior minimum in "
-            f"{int(np.sum((p_min > 0) & (p_min < len(PAPER_STEPS) - 1)))} of {len(p0)} classes"
-        )
-        contracts = np.asarray(e["non_monotonic"], dtype=bool)
-        step_min = np.asarray(e["step_of_min"], dtype=int)
-        dims_e = [int(d) for d in e["D"]]
-        grows = [d for d, k in zip(dims_e, step_min) if k == 0]
-        never_expands = [d for d, c, k in zip(dims_e, contracts, step_min) if not c and k > 0]
-        if grows:
-            ctx.differs(
-                f"{WT_NAMES[wt]}: ||x_t|| grows from the first step at D = {grows} (Observation 2: first contracts)."
-            )
-        if never_expands:
-            ctx.differs(
-                f"{WT_NAMES[wt]}: ||x_t|| contracts over all {steps} steps and never expands at D = {never_expands} "
-                "(Observation 2: contracts, then expands)."
-            )
-        r0, r_end = _col(e, "r0_over_sqrt_d"), _col(e, "r_end_over_sqrt_d")
-        # the paper's per-class range, widened by 25% of its span plus 0.02, counts as agreement
-        for what, ours, paper_values in (("start", r0, p0), ("end", r_end, p_end)):
-            pad = 0.25 * (paper_values.max() - paper_values.min()) + 0.02
-            outside = (ours < paper_values.min() - pad) | (ours > paper_values.max() + pad)
-            if outside.any():
-                ctx.differs(
-                    f"{WT_NAMES[wt]}: {what} radius / sqrt(D) = "
-                    + ", ".join(f"{v:.3f} (D={d})" for v, d in zip(ours, dims_e))
-                    + f" vs the paper's {PAPER_TABLES[wt][0]} {p0.min() if what == 'start' else p_end.min():.3f}.."
-                    f"{p0.max() if what == 'start' else p_end.max():.3f} (per class, / radius)."
-                )
-        if wt != "layernorm":
-            verdict_ok.append(bool(np.all(r_end < 1)) and bool(contracts.all()))
-            if np.any(r_end >= 1):
-                ctx.differs(
-                    f"{WT_NAMES[wt]}: endpoints reach sqrt(D) (end/sqrt(D) = {r_end.max():.3f}), against Obs. 1."
-                )
-        else:
-            verdict_ok.append(bool(np.all(np.abs(r0 - 1) < 0.02)))
-            ctx.number(f"WT-Flow (LN) step 0 / sqrt(D) = {', '.join(f'{v:.4f}' for v in r0)} (Lemma 5: 1 up to eps)")
-            if np.any(np.abs(r0 - 1) >= 0.02):
-                ctx.differs(f"WT-Flow (LN) does not start on the sqrt(D) sphere: {r0.min():.3f}..{r0.max():.3f}.")
-        if wt == "none":
-            ctx.note(
-                f"The toy's rFM features start at {r0.min():.3f}..{r0.max():.3f} sqrt(D) by construction "
-                f"(feature_scale = {cfg['feature_scale']}); the paper's WideResNet features start at "
-                f"{p0.min():.3f}..{p0.max():.3f}."
-            )
-    auroc = result.table("auroc", field="learned")
-    for wt in TABLE_STEMS:
-        a = select(auroc, wt=wt)
-        if not len(a["D"]):
-            continue
-        parts = []
-        for dim in sorted({int(d) for d in a["D"]}):
-            one = _mean(select(a, D=dim, solver="euler1", score="density"), "auroc")
-            many = _mean(select(a, D=dim, solver=f"euler{steps}", score="density"), "auroc")
-            parts.append(f"D={dim}: K=1 {one:.3f}, K={steps} {many:.3f}")
-        ctx.number(f"{WT_NAMES[wt]} AUROC (density proxy, off-manifold anomalies): " + "; ".join(parts))
+        if len(e["D"]):
+            verdict_ok.append(_radial_comparison(ctx, wt, e, steps, cfg))
+    _radial_auroc_numbers(ctx, result, steps)
     ctx.note(
         "The paper's curves are MVTec WideResNet-50 features at D = 1024 x 32 x 32 with a U-Net; the toy uses a "
-        f"{cfg['latent_dim']}-dim manifold through a random linear map and a ReLU, D = {list(cfg['dims'])}, and an MLP."
+        f"manifold of dimension {cfg['latent_dim']} through a random linear map and a ReLU, D = {list(cfg['dims'])}, "
+        "and an MLP."
     )
     ctx.verdict(REPRODUCED if all(verdict_ok) and not ctx.report.differs else REPRODUCED_WITH_DIFFERENCES
                 if any(verdict_ok) else NOT_REPRODUCED)  # fmt: skip

@@ -23,29 +23,22 @@ import torch
 
 from theory import exact_field, marginal_velocity
 from wtflow import GaussianMixture, UniformSphere
-
-from ._common import (
-    FIELD_COLORS,
-    FIELD_LABELS,
-    SOLVER_LABELS,
-    FieldSimulatorConfig,
-    LearnedField,
-    ToyResult,
+from wtflow.utils import (
     concat_tables,
-    config_dict,
     derive_seed,
     figure_style,
-    full_batch_train,
     make_table,
-    planar_runs,
     progress_enabled,
-    run_cli,
     select,
     torch_threads,
-    trained_snapshots,
-    trajectory_array,
     unique,
 )
+
+from ._cache import full_batch_train, trained_snapshots
+from ._cli import run_cli
+from ._planar import FieldSimulatorConfig, planar_runs, trajectory_array
+from ._result import FIELD_COLORS, FIELD_LABELS, ToyResult, config_dict, resolve_config
+from ._solvers import learned_velocity, solver_caption
 
 __all__ = ["MixtureConfig", "mixture_source", "plot", "simulate"]
 
@@ -87,6 +80,7 @@ class MixtureConfig(FieldSimulatorConfig):
         return replace(base, **overrides)
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.radius > 0:
             raise ValueError(f"radius must be > 0, got {self.radius!r}")
         if not self.d_values or min(self.d_values) <= 0:
@@ -128,6 +122,35 @@ def _cpf_rows(d: float, name: str, t: float, where: str, x: torch.Tensor, u: tor
     )
 
 
+@torch.no_grad()
+def _cpf_tables(cfg: MixtureConfig, d: float, learned, population, empirical, target, x_test, x_tr) -> list:
+    """CPF rows of the learned field (t = 0 and t0, test and training points), the exact population field (t = 0
+    and t0) and the exact n-point field (t0, test and training points)."""
+    return [
+        _cpf_rows(d, "learned", 0.0, "test", x_test, learned(x_test, torch.zeros(cfg.n_cpf))),
+        _cpf_rows(d, "learned", cfg.t0, "test", x_test, learned(x_test, torch.full((cfg.n_cpf,), cfg.t0))),
+        _cpf_rows(d, "learned", 0.0, "train", x_tr, learned(x_tr, torch.zeros(cfg.n_train))),
+        _cpf_rows(d, "exact_population", 0.0, "test", x_test, marginal_velocity(x_test, 0.0, population, target)),
+        _cpf_rows(
+            d,
+            "exact_population",
+            cfg.t0,
+            "test",
+            x_test,
+            marginal_velocity(x_test, cfg.t0, population, target),
+        ),
+        _cpf_rows(
+            d,
+            "exact_empirical",
+            cfg.t0,
+            "test",
+            x_test,
+            marginal_velocity(x_test, cfg.t0, empirical, target),
+        ),
+        _cpf_rows(d, "exact_empirical", cfg.t0, "train", x_tr, marginal_velocity(x_tr, cfg.t0, empirical, target)),
+    ]
+
+
 def simulate(
     config: MixtureConfig | None = None,
     *,
@@ -144,9 +167,7 @@ def simulate(
         ratio = mean |u| / mean ||x||), ``trajectories`` / ``endpoints`` (as in ``toys.ring``, with a d column),
         ``summary`` (per d, field, solver) and ``train_points``.
     """
-    cfg = config or (MixtureConfig.quick() if quick else MixtureConfig())
-    if seed is not None:
-        cfg = replace(cfg, seed=seed)
+    cfg = resolve_config(MixtureConfig, config, quick, seed)
     show = progress_enabled(progress)
     target = UniformSphere(2, radius=cfg.radius)
     scale = cfg.radius / math.sqrt(2.0)
@@ -173,36 +194,9 @@ def simulate(
             )
             info["cache"][f"d={d:g}"] = run.cache_info
             empirical = GaussianMixture.empirical(x_train.double())
-            learned = LearnedField(run.models[cfg.epochs], scale)
+            learned = learned_velocity(run.models[cfg.epochs], scale)
             x_tr = x_train.double()
-            with torch.no_grad():
-                cpf_points += [
-                    _cpf_rows(d, "learned", 0.0, "test", x_test, learned(x_test, torch.zeros(cfg.n_cpf))),
-                    _cpf_rows(d, "learned", cfg.t0, "test", x_test, learned(x_test, torch.full((cfg.n_cpf,), cfg.t0))),
-                    _cpf_rows(d, "learned", 0.0, "train", x_tr, learned(x_tr, torch.zeros(cfg.n_train))),
-                    _cpf_rows(
-                        d, "exact_population", 0.0, "test", x_test, marginal_velocity(x_test, 0.0, population, target)
-                    ),
-                    _cpf_rows(
-                        d,
-                        "exact_population",
-                        cfg.t0,
-                        "test",
-                        x_test,
-                        marginal_velocity(x_test, cfg.t0, population, target),
-                    ),
-                    _cpf_rows(
-                        d,
-                        "exact_empirical",
-                        cfg.t0,
-                        "test",
-                        x_test,
-                        marginal_velocity(x_test, cfg.t0, empirical, target),
-                    ),
-                    _cpf_rows(
-                        d, "exact_empirical", cfg.t0, "train", x_tr, marginal_velocity(x_tr, cfg.t0, empirical, target)
-                    ),
-                ]
+            cpf_points += _cpf_tables(cfg, d, learned, population, empirical, target, x_test, x_tr)
             fields = {
                 ("learned", cfg.epochs): learned,
                 ("exact_population", -1): exact_field(population, target),
@@ -307,113 +301,130 @@ def summarize_endpoints(ends, radius: float) -> dict:
     return {k: np.asarray(v, dtype=object if isinstance(v[0], str) else None) for k, v in rows.items()}
 
 
-def plot(result: ToyResult, solver: str = "adaptive") -> dict:
-    """Figures: ``mixture_cpf`` (CPF strength vs d, eq. 13), ``mixture_trajectories`` and ``mixture_radius``."""
+def _cpf_figure(result: ToyResult):
+    """CPF strength |u(x, 0+)| against d (eq. 13) and its ratio to ||x||."""
     import matplotlib.pyplot as plt
 
-    cfg = result.config
-    radius = cfg["radius"]
-    figs = {}
+    cfg, radius = result.config, result.config["radius"]
+    cpf = result.table("cpf")
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
+    ax = axes[0]
+    curves = [
+        ("learned", 0.0, "test", "o-", "learned, t = 0, fresh points"),
+        ("exact_population", 0.0, "test", "s-", "exact population, t = 0 (eq. 12)"),
+        ("exact_empirical", cfg["t0"], "train", "^-", f"exact n-point, t = {cfg['t0']:g}, at training points"),
+        ("exact_empirical", cfg["t0"], "test", "v:", f"exact n-point, t = {cfg['t0']:g}, fresh points"),
+    ]
+    for name, t, where, style, label in curves:
+        s = select(cpf, field=name, t=t, where=where)
+        ax.plot(s["d"], s["mean_norm_u"], style, color=FIELD_COLORS[name], label=label, ms=4)
+    ref = select(cpf, field="exact_population", t=0.0, where="test")
+    ax.plot(ref["d"], ref["mean_norm_x"], "k--", lw=0.8, label="mean ||x|| (|V(d)| = d, eq. 13)")
+    ax.set_xlabel("confinement radius d of the source (data units)")
+    ax.set_ylabel("mean |u(x, 0+)| (data units per unit t)")
+    ax.set_yscale("log")
+    ax.set_title(f"CPF strength vs d (ring R = {radius:g})")
+    ax.legend(fontsize=6)
+    ax = axes[1]
+    pts = result.table("cpf_points")
+    for name, t, where, marker in (
+        ("learned", 0.0, "test", "o"),
+        ("exact_population", 0.0, "test", "s"),
+        ("exact_empirical", cfg["t0"], "train", "^"),
+    ):
+        s = select(pts, field=name, t=t, where=where)
+        ax.scatter(
+            s["norm_x"],
+            s["inward_u"],
+            s=4,
+            marker=marker,
+            color=FIELD_COLORS[name],
+            alpha=0.5,
+            lw=0,
+            label=f"{FIELD_LABELS[name]} (t = {t:g}, {where} points)",
+        )
+    lim = float(np.nanmax(pts["norm_x"]))
+    ax.plot([0, lim], [0, lim], "k--", lw=0.8, label="inward component = ||x|| (eq. 12)")
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.set_xlabel("||x|| (data units)")
+    ax.set_ylabel("inward component -x/||x|| · u(x, t)")
+    ax.set_title("per point: centripetal (> 0) or outward (< 0)")
+    ax.legend(fontsize=6)
+    return fig
+
+
+def _trajectories_figure(result: ToyResult, solver: str):
+    """Trajectories for every d (columns) and field (rows)."""
+    import matplotlib.pyplot as plt
+
+    cfg, radius = result.config, result.config["radius"]
+    traj = result.table("trajectories", solver=solver)
+    ds = unique(traj, "d")
+    fig, axes = plt.subplots(
+        len(FIELDS), len(ds), figsize=(2.3 * len(ds), 2.3 * len(FIELDS) + 0.4), squeeze=False, layout="constrained"
+    )
+    theta = np.linspace(0, 2 * np.pi, 256)
+    lim = 1.2 * radius
+    for j, d in enumerate(ds):
+        pts = result.table("train_points", d=d)
+        for i, name in enumerate(FIELDS):
+            ax = axes[i, j]
+            _, states = trajectory_array(select(traj, d=d, field=name))
+            states = np.where(np.isfinite(states), states, np.nan)
+            ax.plot(radius * np.cos(theta), radius * np.sin(theta), color="black", lw=1.0)
+            ax.add_patch(plt.Circle((0, 0), d, fill=False, ls=":", color="0.4", lw=0.8))
+            ax.scatter(pts["x"], pts["y"], s=2, color="0.7", lw=0)
+            ax.plot(states[:, :, 0], states[:, :, 1], color=FIELD_COLORS[name], lw=0.6, alpha=0.8)
+            ax.scatter(states[0, :, 0], states[0, :, 1], s=4, color="black", zorder=3)
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+            if i == 0:
+                ax.set_title(f"d = {d:g}")
+            if j == 0:
+                ax.set_ylabel(f"{FIELD_LABELS[name]}\nx₂ (data units)")
+            if i == len(FIELDS) - 1:
+                ax.set_xlabel("x₁ (data units)")
+    fig.suptitle(
+        f"4-component source inside radius d (dotted) to the ring R = {radius:g}\n"
+        f"{solver_caption(solver)} from t0 = {cfg['t0']:g}; n = {cfg['n_train']}, "
+        f"{cfg['epochs']} epochs"
+    )
+    return fig
+
+
+def _radius_figure(result: ToyResult, solver: str):
+    """Radius ||x_t|| against t for every d."""
+    import matplotlib.pyplot as plt
+
+    radius = result.config["radius"]
+    traj = result.table("trajectories", solver=solver)
+    ds = unique(traj, "d")
+    fig, axes = plt.subplots(1, len(ds), figsize=(2.8 * len(ds), 2.9), squeeze=False, layout="constrained")
+    for j, d in enumerate(ds):
+        ax = axes[0, j]
+        for name in FIELDS:
+            times, states = trajectory_array(select(traj, d=d, field=name))
+            r = np.hypot(states[:, :, 0], states[:, :, 1])
+            ax.plot(times, np.median(r, axis=1), color=FIELD_COLORS[name], label=FIELD_LABELS[name])
+            ax.fill_between(times, *np.percentile(r, [25, 75], axis=1), color=FIELD_COLORS[name], alpha=0.15, lw=0)
+        ax.axhline(radius, color="black", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("flow time t (log scale)")
+        ax.set_title(f"d = {d:g}")
+    axes[0, 0].set_ylabel("radius ||x_t|| (data units), median and IQR")
+    axes[0, 0].legend(fontsize=6)
+    return fig
+
+
+def plot(result: ToyResult, solver: str = "adaptive") -> dict:
+    """Figures: ``mixture_cpf`` (CPF strength vs d, eq. 13), ``mixture_trajectories`` and ``mixture_radius``."""
     with figure_style():
-        # --- CPF strength vs d ------------------------------------------------------------------------
-        cpf = result.table("cpf")
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
-        ax = axes[0]
-        curves = [
-            ("learned", 0.0, "test", "o-", "learned, t = 0, fresh points"),
-            ("exact_population", 0.0, "test", "s-", "exact population, t = 0 (eq. 12)"),
-            ("exact_empirical", cfg["t0"], "train", "^-", f"exact n-point, t = {cfg['t0']:g}, at training points"),
-            ("exact_empirical", cfg["t0"], "test", "v:", f"exact n-point, t = {cfg['t0']:g}, fresh points"),
-        ]
-        for name, t, where, style, label in curves:
-            s = select(cpf, field=name, t=t, where=where)
-            ax.plot(s["d"], s["mean_norm_u"], style, color=FIELD_COLORS[name], label=label, ms=4)
-        ref = select(cpf, field="exact_population", t=0.0, where="test")
-        ax.plot(ref["d"], ref["mean_norm_x"], "k--", lw=0.8, label="mean ||x|| (|V(d)| = d, eq. 13)")
-        ax.set_xlabel("confinement radius d of the source (data units)")
-        ax.set_ylabel("mean |u(x, 0+)| (data units per unit t)")
-        ax.set_yscale("log")
-        ax.set_title(f"CPF strength vs d (ring R = {radius:g})")
-        ax.legend(fontsize=6)
-        ax = axes[1]
-        pts = result.table("cpf_points")
-        for name, t, where, marker in (
-            ("learned", 0.0, "test", "o"),
-            ("exact_population", 0.0, "test", "s"),
-            ("exact_empirical", cfg["t0"], "train", "^"),
-        ):
-            s = select(pts, field=name, t=t, where=where)
-            ax.scatter(
-                s["norm_x"],
-                s["inward_u"],
-                s=4,
-                marker=marker,
-                color=FIELD_COLORS[name],
-                alpha=0.5,
-                lw=0,
-                label=f"{FIELD_LABELS[name]} (t = {t:g}, {where} points)",
-            )
-        lim = float(np.nanmax(pts["norm_x"]))
-        ax.plot([0, lim], [0, lim], "k--", lw=0.8, label="inward component = ||x|| (eq. 12)")
-        ax.axhline(0, color="0.5", lw=0.6)
-        ax.set_xlabel("||x|| (data units)")
-        ax.set_ylabel("inward component -x/||x|| · u(x, t)")
-        ax.set_title("per point: centripetal (> 0) or outward (< 0)")
-        ax.legend(fontsize=6)
-        figs["mixture_cpf"] = fig
-
-        # --- trajectories ----------------------------------------------------------------------------
-        traj = result.table("trajectories", solver=solver)
-        ds = unique(traj, "d")
-        fig, axes = plt.subplots(
-            len(FIELDS), len(ds), figsize=(2.3 * len(ds), 2.3 * len(FIELDS) + 0.4), squeeze=False, layout="constrained"
-        )
-        theta = np.linspace(0, 2 * np.pi, 256)
-        lim = 1.2 * radius
-        for j, d in enumerate(ds):
-            pts = result.table("train_points", d=d)
-            for i, name in enumerate(FIELDS):
-                ax = axes[i, j]
-                _, states = trajectory_array(select(traj, d=d, field=name))
-                states = np.where(np.isfinite(states), states, np.nan)
-                ax.plot(radius * np.cos(theta), radius * np.sin(theta), color="black", lw=1.0)
-                ax.add_patch(plt.Circle((0, 0), d, fill=False, ls=":", color="0.4", lw=0.8))
-                ax.scatter(pts["x"], pts["y"], s=2, color="0.7", lw=0)
-                ax.plot(states[:, :, 0], states[:, :, 1], color=FIELD_COLORS[name], lw=0.6, alpha=0.8)
-                ax.scatter(states[0, :, 0], states[0, :, 1], s=4, color="black", zorder=3)
-                ax.set_xlim(-lim, lim)
-                ax.set_ylim(-lim, lim)
-                ax.set_aspect("equal")
-                if i == 0:
-                    ax.set_title(f"d = {d:g}")
-                if j == 0:
-                    ax.set_ylabel(f"{FIELD_LABELS[name]}\nx₂ (data units)")
-                if i == len(FIELDS) - 1:
-                    ax.set_xlabel("x₁ (data units)")
-        fig.suptitle(
-            f"4-component source inside radius d (dotted) to the ring R = {radius:g}\n"
-            f"{SOLVER_LABELS.get(solver, solver)} from t0 = {cfg['t0']:g}; n = {cfg['n_train']}, "
-            f"{cfg['epochs']} epochs"
-        )
-        figs["mixture_trajectories"] = fig
-
-        # --- radius vs time --------------------------------------------------------------------------
-        fig, axes = plt.subplots(1, len(ds), figsize=(2.8 * len(ds), 2.9), squeeze=False, layout="constrained")
-        for j, d in enumerate(ds):
-            ax = axes[0, j]
-            for name in FIELDS:
-                times, states = trajectory_array(select(traj, d=d, field=name))
-                r = np.hypot(states[:, :, 0], states[:, :, 1])
-                ax.plot(times, np.median(r, axis=1), color=FIELD_COLORS[name], label=FIELD_LABELS[name])
-                ax.fill_between(times, *np.percentile(r, [25, 75], axis=1), color=FIELD_COLORS[name], alpha=0.15, lw=0)
-            ax.axhline(radius, color="black", ls="--", lw=0.8)
-            ax.set_xscale("log")
-            ax.set_xlabel("flow time t (log scale)")
-            ax.set_title(f"d = {d:g}")
-        axes[0, 0].set_ylabel("radius ||x_t|| (data units), median and IQR")
-        axes[0, 0].legend(fontsize=6)
-        figs["mixture_radius"] = fig
-    return figs
+        return {
+            "mixture_cpf": _cpf_figure(result),
+            "mixture_trajectories": _trajectories_figure(result, solver),
+            "mixture_radius": _radius_figure(result, solver),
+        }
 
 
 def main(argv=None) -> ToyResult:

@@ -33,29 +33,26 @@ import torch
 
 from theory import exact_field
 from wtflow import GaussianMixture, StandardGaussian, score_endpoints
-
-from ._common import (
-    FIELD_COLORS,
+from wtflow.utils import (
     OKABE_ITO,
-    LearnedField,
-    ToyResult,
+    auroc,
     concat_tables,
-    config_dict,
     derive_seed,
     epoch_colors,
     figure_style,
-    full_batch_train,
-    integrate,
     log_ticks,
     make_table,
     progress_bar,
     progress_enabled,
-    run_cli,
     select,
     torch_threads,
-    trained_snapshots,
     unique,
 )
+
+from ._cache import full_batch_train, trained_snapshots
+from ._cli import run_cli
+from ._result import FIELD_COLORS, ToyResult, config_dict, resolve_config
+from ._solvers import Solver, as_solvers, learned_velocity, run_solver
 
 __all__ = ["RadialConfig", "manifold_data", "plot", "simulate"]
 
@@ -82,7 +79,7 @@ class RadialConfig:
         epochs, hidden, depth, time_dim, lr, weight_decay, lr_step_fraction, lr_gamma: MLP and optimiser.
         steps: K of the many-step Euler solver (the paper's tables: 50).
         t0: start time of every solver (the exact n-point field is undefined at 0).
-        learned_solvers, exact_solvers: solvers per field (see the module docstring for the adaptive one).
+        learned_solvers, exact_solvers: ``Solver``s per field (see the module docstring for the adaptive one).
         rtol, atol: adaptive tolerances.
         seed, threads: base seed and torch threads.
     """
@@ -107,8 +104,8 @@ class RadialConfig:
     lr_gamma: float = 0.1
     steps: int = 50
     t0: float = 1e-3
-    learned_solvers: tuple[str, ...] = ("euler1", "euler50", "adaptive")
-    exact_solvers: tuple[str, ...] = ("euler1", "euler50")
+    learned_solvers: tuple[Solver, ...] = (Solver("euler", 1), Solver("euler", 50), Solver("dopri5"))
+    exact_solvers: tuple[Solver, ...] = (Solver("euler", 1), Solver("euler", 50))
     rtol: float = 1e-3
     atol: float = 1e-5
     seed: int = 0
@@ -127,8 +124,10 @@ class RadialConfig:
             raise ValueError(f"n_exact must be <= n_test and n_train_eval, got {self.n_exact}")
         if self.n_train_eval > self.n_train:
             raise ValueError(f"n_train_eval must be <= n_train, got {self.n_train_eval} > {self.n_train}")
-        if f"euler{self.steps}" not in self.learned_solvers:
-            raise ValueError(f"learned_solvers must contain 'euler{self.steps}' (steps={self.steps})")
+        object.__setattr__(self, "learned_solvers", as_solvers(self.learned_solvers, "learned_solvers"))
+        object.__setattr__(self, "exact_solvers", as_solvers(self.exact_solvers, "exact_solvers"))
+        if Solver("euler", self.steps) not in self.learned_solvers:
+            raise ValueError(f"learned_solvers must contain Solver('euler', {self.steps}) (steps={self.steps})")
 
 
 def manifold_data(
@@ -161,6 +160,55 @@ def _configs(cfg: RadialConfig, dim: int, wt: str) -> tuple[dict, dict]:
     return model, full_batch_train(cfg, epochs=cfg.epochs)
 
 
+def _datasets(cfg: RadialConfig, dim: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The training set of dimension ``dim`` and the groups to transport: held-out normals, anomalies (optionally
+    rescaled to the norms of fresh normals) and the first ``n_train_eval`` training points."""
+    gen = torch.Generator().manual_seed(derive_seed(cfg.seed, NAME, "manifold", dim))
+    matrix = torch.randn(dim, cfg.latent_dim, generator=gen) / math.sqrt(cfg.latent_dim)
+
+    def sample(n: int, noise: float = 0.0) -> torch.Tensor:
+        return manifold_data(dim, cfg.latent_dim, n, gen, cfg.feature_scale, matrix, noise)
+
+    x_train, x_normal = sample(cfg.n_train), sample(cfg.n_test)
+    x_anomaly = sample(cfg.n_test, cfg.anomaly_noise)
+    if cfg.match_norm:
+        x_anomaly = x_anomaly * (sample(cfg.n_test).norm(dim=1) / x_anomaly.norm(dim=1).clamp_min(1e-12))[:, None]
+    return x_train, {"normal": x_normal, "anomaly": x_anomaly, "train": x_train[: cfg.n_train_eval]}
+
+
+def _transport(cfg: RadialConfig, dim: int, wt: str, model, x_train, groups, info) -> tuple[list, list, list]:
+    """Integrate every group, WT-mapped, through the learned field and the exact n-point field (of the WT-mapped
+    training set) with their solvers; returns the norms, endpoint and AUROC rows."""
+    norms, ends, aurocs = [], [], []
+    with torch.no_grad():
+        mapped = {g: model.map_data(x).double() for g, x in groups.items()}
+        # BN: the training batch's own statistics, as in training (on a copy: train mode updates buffers)
+        mapped_train = copy.deepcopy(model.wt_map).train()(x_train).double()
+    fields = {
+        "learned": (learned_velocity(model), cfg.learned_solvers),
+        "exact_empirical": (
+            exact_field(GaussianMixture.empirical(mapped_train), StandardGaussian(dim)),
+            cfg.exact_solvers,
+        ),
+    }
+    mapped["train"] = mapped_train[: cfg.n_train_eval]
+    for name, (velocity, solvers) in fields.items():
+        for solver in solvers:
+            phis = {}
+            for group, x0 in mapped.items():
+                x0 = x0[: cfg.n_exact] if name == "exact_empirical" else x0
+                out = run_solver(
+                    velocity, x0, solver, cfg.t0, "norms", n_record=cfg.steps + 1, rtol=cfg.rtol, atol=cfg.atol
+                )
+                info["seconds"][f"D={dim}/{wt}/{name}/{solver.label}/{group}"] = out.seconds
+                phis[group] = torch.from_numpy(out.x_end)
+                keys = {"D": dim, "wt": wt, "field": name, "solver": solver.label, "group": group}
+                norms.append(_norm_rows(keys, out.times, out.norms, dim))
+                ends.append(_endpoint_row(keys, out.norms, dim))
+            aurocs.append(_auroc_rows({"D": dim, "wt": wt, "field": name, "solver": solver.label}, phis))
+    return norms, ends, aurocs
+
+
 def simulate(
     config: RadialConfig | None = None,
     *,
@@ -182,31 +230,16 @@ def simulate(
         ``auroc`` (D, wt, field, solver, score, auroc), ``paper_tables`` (mean ||x_t|| of held-out normals at
         Euler steps 0, 5, ..., K per wt and D: the analogue of Tables XII-XIV) and ``training``.
     """
-    cfg = config or (RadialConfig.quick() if quick else RadialConfig())
+    cfg = resolve_config(RadialConfig, config, quick, seed)
     if large and 4096 not in cfg.dims:
         cfg = replace(cfg, dims=(*cfg.dims, 4096))
-    if seed is not None:
-        cfg = replace(cfg, seed=seed)
     show = progress_enabled(progress)
     norms, ends, aurocs, training = [], [], [], []
     info = {"cache": {}, "seconds": {}}
     jobs = [(d, wt) for d in cfg.dims for wt in cfg.wt_maps]
     model_configs = {f"D={d}/{wt}": _configs(cfg, d, wt)[0] for d, wt in jobs}
     with torch_threads(cfg.threads):
-        data = {}
-        for dim in cfg.dims:
-            gen = torch.Generator().manual_seed(derive_seed(cfg.seed, NAME, "manifold", dim))
-            matrix = torch.randn(dim, cfg.latent_dim, generator=gen) / math.sqrt(cfg.latent_dim)
-            sample = lambda n, noise=0.0, g=gen, d=dim, m=matrix: manifold_data(  # noqa: E731
-                d, cfg.latent_dim, n, g, cfg.feature_scale, m, noise
-            )
-            x_train, x_normal = sample(cfg.n_train), sample(cfg.n_test)
-            x_anomaly = sample(cfg.n_test, cfg.anomaly_noise)
-            if cfg.match_norm:
-                x_anomaly = (
-                    x_anomaly * (sample(cfg.n_test).norm(dim=1) / x_anomaly.norm(dim=1).clamp_min(1e-12))[:, None]
-                )
-            data[dim] = (x_train, {"normal": x_normal, "anomaly": x_anomaly, "train": x_train[: cfg.n_train_eval]})
+        data = {dim: _datasets(cfg, dim) for dim in cfg.dims}
         for dim, wt in progress_bar(jobs, "radial", show):
             x_train, groups = data[dim]
             model_cfg, train_cfg = _configs(cfg, dim, wt)
@@ -222,48 +255,9 @@ def simulate(
             )
             info["cache"][f"D={dim}/{wt}"] = run.cache_info
             model = run.models[cfg.epochs]
-            training.append(
-                make_table(
-                    len(run.epoch_loss),
-                    D=dim,
-                    wt=wt,
-                    epoch=np.arange(1, len(run.epoch_loss) + 1),
-                    loss=np.asarray(run.epoch_loss),
-                )
-            )
-            with torch.no_grad():
-                mapped = {g: model.map_data(x).double() for g, x in groups.items()}
-                # BN: the training batch's own statistics, as in training (on a copy: train mode updates buffers)
-                mapped_train = copy.deepcopy(model.wt_map).train()(x_train).double()
-            fields = {
-                "learned": (LearnedField(model), cfg.learned_solvers),
-                "exact_empirical": (
-                    exact_field(GaussianMixture.empirical(mapped_train), StandardGaussian(dim)),
-                    cfg.exact_solvers,
-                ),
-            }
-            mapped["train"] = mapped_train[: cfg.n_train_eval]
-            for name, (velocity, solvers) in fields.items():
-                for solver in solvers:
-                    phis = {}
-                    for group, x0 in mapped.items():
-                        x0 = x0[: cfg.n_exact] if name == "exact_empirical" else x0
-                        out = integrate(
-                            velocity,
-                            x0,
-                            solver,
-                            cfg.t0,
-                            record="norms",
-                            n_record=cfg.steps + 1,
-                            rtol=cfg.rtol,
-                            atol=cfg.atol,
-                        )
-                        info["seconds"][f"D={dim}/{wt}/{name}/{solver}/{group}"] = out.seconds
-                        phis[group] = torch.from_numpy(out.x_end)
-                        keys = {"D": dim, "wt": wt, "field": name, "solver": solver, "group": group}
-                        norms.append(_norm_rows(keys, out.times, out.norms, dim))
-                        ends.append(_endpoint_row(keys, out.norms, dim))
-                    aurocs.append(_auroc_rows({"D": dim, "wt": wt, "field": name, "solver": solver}, phis))
+            training.append(run.loss_table(D=dim, wt=wt))
+            for part, rows in zip((norms, ends, aurocs), _transport(cfg, dim, wt, model, x_train, groups, info)):
+                part.extend(rows)
     norms_t = concat_tables(norms)
     return ToyResult(
         name=NAME,
@@ -321,8 +315,6 @@ def _endpoint_row(keys: dict, norms: np.ndarray, dim: int) -> dict:
 
 
 def _auroc_rows(keys: dict, phis: dict) -> dict:
-    from sklearn.metrics import roc_auc_score  # imported here: sklearn takes a second to import
-
     phi = torch.cat([phis["normal"], phis["anomaly"]])
     labels = np.r_[np.zeros(len(phis["normal"])), np.ones(len(phis["anomaly"]))]
     finite = torch.isfinite(phi).all(dim=1)
@@ -331,7 +323,7 @@ def _auroc_rows(keys: dict, phis: dict) -> dict:
         values = np.full(len(phi), np.finfo(float).max)  # an exploded endpoint counts as most anomalous
         if finite.any():
             values[finite.numpy()] = score_endpoints(phi[finite], score).numpy()
-        scores[score] = roc_auc_score(labels, values)
+        scores[score] = auroc(labels, values)
     return make_table(
         2,
         **keys,
@@ -358,156 +350,189 @@ def paper_tables(norms, steps: int) -> dict:
     return {k: np.asarray(v, dtype=object if k == "wt" else None) for k, v in rows.items()}
 
 
-def plot(result: ToyResult) -> dict:
-    """Figures: ``radial_norms`` (Fig. 4F analogue: mean ||x_t|| / sqrt(D) per Euler step), ``radial_endpoints``
-    (endpoint radius vs sqrt(D)) and ``radial_auroc`` (one-step vs many-step separation of anomalies)."""
+def _plot_context(result: ToyResult):
+    """What every radial figure needs: config, K, the many-step solver label, the norms table, the D and WT maps."""
+    cfg, norms = result.config, result.table("norms")
+    return cfg, cfg["steps"], f"euler{cfg['steps']}", norms, unique(norms, "D"), unique(norms, "wt")
+
+
+def _wt_colors(wts) -> dict:
+    return {w: OKABE_ITO[k] for w, k in zip(wts, ("blue", "vermillion", "green"))}
+
+
+def _norms_figure(result: ToyResult):
+    """Fig. 4F analogue: mean ||x_t|| / sqrt(D) per Euler step, one panel per D and WT map."""
     import matplotlib.pyplot as plt
 
-    cfg = result.config
-    steps = cfg["steps"]
-    many = f"euler{steps}"
-    norms = result.table("norms")
-    dims = unique(norms, "D")
-    wts = unique(norms, "wt")
-    figs = {}
-    with figure_style():
-        fig, axes = plt.subplots(
-            len(dims), len(wts), figsize=(3.0 * len(wts), 2.3 * len(dims) + 0.5), squeeze=False, layout="constrained"
-        )
-        for i, dim in enumerate(dims):
-            for j, wt in enumerate(wts):
-                ax = axes[i, j]
-                curves = [("learned", g) for g in ("normal", "anomaly", "train")] + [("exact_empirical", "train")]
-                for name, group in curves:
-                    s = select(norms, D=dim, wt=wt, field=name, solver=many, group=group)
-                    label = f"{'learned' if name == 'learned' else 'exact n-point'}: {group}"
-                    ax.plot(
-                        s["step"],
-                        s["mean_norm_over_sqrt_d"],
-                        GROUP_STYLES[group],
-                        color=FIELD_COLORS[name],
-                        label=label,
-                    )
-                ax.axhline(1.0, color="black", lw=0.8, ls="-.", label="Gaussian radius sqrt(D)")
-                ax.set_ylim(bottom=0)
-                if i == 0:
-                    ax.set_title(WT_LABELS.get(wt, wt))
-                if j == 0:
-                    ax.set_ylabel(f"D = {dim}\nmean ||x_t|| / sqrt(D)")
-                if i == len(dims) - 1:
-                    ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
-        axes[0, 0].legend(fontsize=5.5, loc="lower left")
-        fig.suptitle(
-            f"Radial dynamics of a {cfg['latent_dim']}-dim ReLU manifold in R^D (n = {cfg['n_train']}, "
-            f"{cfg['epochs']} epochs; Tables XII-XIV, Fig. 4F)"
-        )
-        figs["radial_norms"] = fig
-
-        fig, axes = plt.subplots(
-            1, len(wts), figsize=(3.0 * len(wts), 2.9), squeeze=False, sharey=True, layout="constrained"
-        )
-        dim_colors = dict(zip(dims, epoch_colors(len(dims))))
+    cfg, steps, many, norms, dims, wts = _plot_context(result)
+    fig, axes = plt.subplots(
+        len(dims), len(wts), figsize=(3.0 * len(wts), 2.3 * len(dims) + 0.5), squeeze=False, layout="constrained"
+    )
+    for i, dim in enumerate(dims):
         for j, wt in enumerate(wts):
-            ax = axes[0, j]
-            for dim in dims:
-                for group in ("normal", "anomaly", "train"):
-                    s = select(norms, D=dim, wt=wt, field="exact_empirical", solver=many, group=group)
-                    ax.plot(
-                        s["step"],
-                        s["mean_norm_over_sqrt_d"],
-                        GROUP_STYLES[group],
-                        color=dim_colors[dim],
-                        label=f"D = {dim}: {group}",
-                    )
-            ax.axhline(1.0, color="black", lw=0.8, ls="-.")
-            ax.set_yscale("log")
-            ax.set_title(WT_LABELS.get(wt, wt))
-            ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
-        axes[0, 0].set_ylabel("mean ||x_t|| / sqrt(D) (log scale)")
-        axes[0, -1].legend(fontsize=5.5, loc="center right")
-        fig.suptitle(
-            "Exact field of the n training points: training points stay, held-out points are thrown out "
-            "like (x - m)/t (Theorem 1)"
-        )
-        figs["radial_exact"] = fig
-
-        ends = result.table("endpoints", field="learned", group="normal")
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
-        wt_colors = {w: OKABE_ITO[k] for w, k in zip(wts, ("blue", "vermillion", "green"))}
-        ax = axes[0]
-        for wt in wts:
-            for solver, marker in ((many, "o-"), ("euler1", "s:")):
-                s = select(ends, wt=wt, solver=solver)
+            ax = axes[i, j]
+            curves = [("learned", g) for g in ("normal", "anomaly", "train")] + [("exact_empirical", "train")]
+            for name, group in curves:
+                s = select(norms, D=dim, wt=wt, field=name, solver=many, group=group)
+                label = f"{'learned' if name == 'learned' else 'exact n-point'}: {group}"
                 ax.plot(
-                    s["sqrt_d"],
-                    s["mean_r_end"],
-                    marker,
-                    color=wt_colors[wt],
-                    ms=4,
-                    label=f"{WT_LABELS.get(wt, wt)}, {'K = 1' if solver == 'euler1' else f'K = {steps}'}",
+                    s["step"],
+                    s["mean_norm_over_sqrt_d"],
+                    GROUP_STYLES[group],
+                    color=FIELD_COLORS[name],
+                    label=label,
                 )
-            s = select(ends, wt=wt, solver=many)
-            ax.plot(s["sqrt_d"], s["mean_r0"], "x", color=wt_colors[wt], ms=5)
-        sq = np.array(sorted(set(ends["sqrt_d"].tolist())))
-        ax.plot(sq, sq, "k-.", lw=0.8, label="||x_1|| = sqrt(D) (Lemma 1)")
-        log_ticks(ax, [round(v, 1) for v in sq])
+            ax.axhline(1.0, color="black", lw=0.8, ls="-.", label="Gaussian radius sqrt(D)")
+            ax.set_ylim(bottom=0)
+            if i == 0:
+                ax.set_title(WT_LABELS.get(wt, wt))
+            if j == 0:
+                ax.set_ylabel(f"D = {dim}\nmean ||x_t|| / sqrt(D)")
+            if i == len(dims) - 1:
+                ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize=6.5)
+    fig.suptitle(
+        f"Radial dynamics of a ReLU manifold of dimension {cfg['latent_dim']} in R^D (n = {cfg['n_train']}, "
+        f"{cfg['epochs']} epochs; Tables XII-XIV, Fig. 4F)"
+    )
+    return fig
+
+
+def _exact_figure(result: ToyResult):
+    """Mean radius per Euler step under the exact n-point field (normal, anomalous and training starts), per WT."""
+    import matplotlib.pyplot as plt
+
+    cfg, steps, many, norms, dims, wts = _plot_context(result)
+    fig, axes = plt.subplots(
+        1, len(wts), figsize=(3.0 * len(wts), 2.9), squeeze=False, sharey=True, layout="constrained"
+    )
+    dim_colors = dict(zip(dims, epoch_colors(len(dims))))
+    for j, wt in enumerate(wts):
+        ax = axes[0, j]
+        for dim in dims:
+            for group in ("normal", "anomaly", "train"):
+                s = select(norms, D=dim, wt=wt, field="exact_empirical", solver=many, group=group)
+                ax.plot(
+                    s["step"],
+                    s["mean_norm_over_sqrt_d"],
+                    GROUP_STYLES[group],
+                    color=dim_colors[dim],
+                    label=f"D = {dim}: {group}",
+                )
+        ax.axhline(1.0, color="black", lw=0.8, ls="-.")
         ax.set_yscale("log")
-        ax.set_xlabel("Gaussian radius sqrt(D)")
-        ax.set_ylabel("mean endpoint radius ||x_1|| (x: start ||x_0||)")
-        ax.set_title("Observation 1: endpoints fall short of sqrt(D)")
-        ax.legend(fontsize=5.5)
-        ax = axes[1]
-        for wt in wts:
-            s = select(ends, wt=wt, solver=many)
+        ax.set_title(WT_LABELS.get(wt, wt))
+        ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
+    axes[0, 0].set_ylabel("mean ||x_t|| / sqrt(D) (log scale)")
+    axes[0, -1].legend(fontsize=5.5, loc="center right")
+    fig.suptitle(
+        "Exact field of the n training points: training points stay, held-out points are thrown out "
+        "like (x - m)/t (Theorem 1)"
+    )
+    return fig
+
+
+def _endpoints_figure(result: ToyResult):
+    """Endpoint radius against sqrt(D), and the deepest contraction of the mean radius."""
+    import matplotlib.pyplot as plt
+
+    cfg, steps, many, norms, dims, wts = _plot_context(result)
+    wt_colors = _wt_colors(wts)
+    ends = result.table("endpoints", field="learned", group="normal")
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
+    ax = axes[0]
+    for wt in wts:
+        for solver, marker in ((many, "o-"), ("euler1", "s:")):
+            s = select(ends, wt=wt, solver=solver)
             ax.plot(
-                s["sqrt_d"] ** 2,
-                s["min_mean_radius"] / s["mean_r0"],
-                "o-",
+                s["sqrt_d"],
+                s["mean_r_end"],
+                marker,
                 color=wt_colors[wt],
                 ms=4,
-                label=WT_LABELS.get(wt, wt),
+                label=f"{WT_LABELS.get(wt, wt)}, {'K = 1' if solver == 'euler1' else f'K = {steps}'}",
             )
-        ax.axhline(1.0, color="0.5", lw=0.6)
-        log_ticks(ax, dims)
-        ax.set_xlabel("dimension D")
-        ax.set_ylabel("min over steps of mean ||x_t|| / mean ||x_0||")
-        ax.set_title("Observation 2: initial contraction (< 1)")
-        ax.legend(fontsize=6)
-        figs["radial_endpoints"] = fig
+        s = select(ends, wt=wt, solver=many)
+        ax.plot(s["sqrt_d"], s["mean_r0"], "x", color=wt_colors[wt], ms=5)
+    sq = np.array(sorted(set(ends["sqrt_d"].tolist())))
+    ax.plot(sq, sq, "k-.", lw=0.8, label="||x_1|| = sqrt(D) (Lemma 1)")
+    log_ticks(ax, [round(v, 1) for v in sq])
+    ax.set_yscale("log")
+    ax.set_xlabel("Gaussian radius sqrt(D)")
+    ax.set_ylabel("mean endpoint radius ||x_1|| (x: start ||x_0||)")
+    ax.set_title("Observation 1: endpoints fall short of sqrt(D)")
+    ax.legend(fontsize=5.5)
+    ax = axes[1]
+    for wt in wts:
+        s = select(ends, wt=wt, solver=many)
+        ax.plot(
+            s["sqrt_d"] ** 2,
+            s["min_mean_radius"] / s["mean_r0"],
+            "o-",
+            color=wt_colors[wt],
+            ms=4,
+            label=WT_LABELS.get(wt, wt),
+        )
+    ax.axhline(1.0, color="0.5", lw=0.6)
+    log_ticks(ax, dims)
+    ax.set_xlabel("dimension D")
+    ax.set_ylabel("min over steps of mean ||x_t|| / mean ||x_0||")
+    ax.set_title("Observation 2: initial contraction (< 1)")
+    ax.legend(fontsize=6)
+    return fig
 
-        auroc = result.table("auroc")
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0), sharey=True, layout="constrained")
-        for ax, score in zip(axes, ("density", "norm")):
-            for wt in wts:
-                for solver, style in (("euler1", "s--"), (many, "o-")):
-                    s = select(auroc, wt=wt, field="learned", solver=solver, score=score)
-                    ax.plot(
-                        s["D"],
-                        s["auroc"],
-                        style,
-                        color=wt_colors[wt],
-                        ms=4,
-                        label=f"{WT_LABELS.get(wt, wt)}, {'one-step' if solver == 'euler1' else f'K = {steps}'}",
-                    )
-                s = select(auroc, wt=wt, field="exact_empirical", solver=many, score=score)
+
+def _auroc_figure(result: ToyResult):
+    """One-step against many-step separation of anomalies (density proxy and norm score)."""
+    import matplotlib.pyplot as plt
+
+    cfg, steps, many, norms, dims, wts = _plot_context(result)
+    wt_colors = _wt_colors(wts)
+    auroc = result.table("auroc")
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0), sharey=True, layout="constrained")
+    for ax, score in zip(axes, ("density", "norm")):
+        for wt in wts:
+            for solver, style in (("euler1", "s--"), (many, "o-")):
+                s = select(auroc, wt=wt, field="learned", solver=solver, score=score)
                 ax.plot(
                     s["D"],
                     s["auroc"],
-                    "^:",
+                    style,
                     color=wt_colors[wt],
                     ms=4,
-                    alpha=0.6,
-                    label=f"{WT_LABELS.get(wt, wt)}, exact n-point, K = {steps}",
+                    label=f"{WT_LABELS.get(wt, wt)}, {'one-step' if solver == 'euler1' else f'K = {steps}'}",
                 )
-            ax.axhline(0.5, color="0.5", lw=0.6)
-            log_ticks(ax, dims)
-            ax.set_ylim(0, 1.02)
-            ax.set_xlabel("dimension D")
-            ax.set_title(f"score: {'density proxy (eq. 2)' if score == 'density' else '||phi||'}")
-        axes[0].set_ylabel("AUROC (off-manifold anomalies)")
-        axes[1].legend(fontsize=5.5, loc="lower right")
-        figs["radial_auroc"] = fig
-    return figs
+            s = select(auroc, wt=wt, field="exact_empirical", solver=many, score=score)
+            ax.plot(
+                s["D"],
+                s["auroc"],
+                "^:",
+                color=wt_colors[wt],
+                ms=4,
+                alpha=0.6,
+                label=f"{WT_LABELS.get(wt, wt)}, exact n-point, K = {steps}",
+            )
+        ax.axhline(0.5, color="0.5", lw=0.6)
+        log_ticks(ax, dims)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("dimension D")
+        ax.set_title(f"score: {'density proxy (eq. 2)' if score == 'density' else '||phi||'}")
+    axes[0].set_ylabel("AUROC (off-manifold anomalies)")
+    axes[1].legend(fontsize=5.5, loc="lower right")
+    return fig
+
+
+def plot(result: ToyResult) -> dict:
+    """Figures: ``radial_norms`` (Fig. 4F analogue: mean ||x_t|| / sqrt(D) per Euler step), ``radial_exact``
+    (the exact n-point field), ``radial_endpoints`` (endpoint radius vs sqrt(D)) and ``radial_auroc`` (one-step vs
+    many-step separation of anomalies)."""
+    with figure_style():
+        return {
+            "radial_norms": _norms_figure(result),
+            "radial_exact": _exact_figure(result),
+            "radial_endpoints": _endpoints_figure(result),
+            "radial_auroc": _auroc_figure(result),
+        }
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -29,32 +29,25 @@ from scipy import stats
 
 from theory import exact_field
 from wtflow import GaussianMixture, UniformSphere
-
-from ._common import (
-    FIELD_COLORS,
-    FIELD_LABELS,
+from wtflow.utils import (
     OKABE_ITO,
-    SOLVER_LABELS,
-    FieldSimulatorConfig,
-    LearnedField,
     Table,
-    ToyResult,
     concat_tables,
-    config_dict,
     derive_seed,
     epoch_colors,
     figure_style,
-    full_batch_train,
     make_table,
-    planar_runs,
     progress_enabled,
-    run_cli,
     select,
     torch_threads,
-    trained_snapshots,
-    trajectory_array,
     unique,
 )
+
+from ._cache import full_batch_train, trained_snapshots
+from ._cli import run_cli
+from ._planar import FieldSimulatorConfig, planar_runs, trajectory_array
+from ._result import FIELD_COLORS, FIELD_LABELS, ToyResult, config_dict, resolve_config
+from ._solvers import learned_velocity, solver_caption
 
 __all__ = ["RingConfig", "plot", "simulate"]
 
@@ -98,6 +91,7 @@ class RingConfig(FieldSimulatorConfig):
         return replace(base, **overrides)
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.radius > 0:
             raise ValueError(f"radius must be > 0, got {self.radius!r}")
         for src in self.sources:
@@ -133,7 +127,7 @@ def simulate(
         config: full configuration; default ``RingConfig()`` (or ``RingConfig.quick()`` with ``quick``).
         seed: overrides ``config.seed``.
         progress: progress bars (None: only on an interactive terminal, never under pytest).
-        use_cache: reuse / store trained models in the cache (``toys._common.cache_dir``).
+        use_cache: reuse / store trained models in the cache (``toys.cache_dir``).
 
     Returns:
         ``ToyResult`` with tables ``trajectories`` (setting, sigma, mu_x, mu_y, field, epoch, solver, traj, step,
@@ -141,9 +135,7 @@ def simulate(
         first_inward, trapped...), ``summary`` (per setting, field, epoch, solver), ``training`` (loss per
         epoch) and ``train_points`` (the n training points). Exact fields have epoch -1.
     """
-    cfg = config or (RingConfig.quick() if quick else RingConfig())
-    if seed is not None:
-        cfg = replace(cfg, seed=seed)
+    cfg = resolve_config(RingConfig, config, quick, seed)
     show = progress_enabled(progress)
     target = UniformSphere(2, radius=cfg.radius)
     scale = cfg.radius / math.sqrt(2.0)  # model units: the engine's ring of radius sqrt(2)
@@ -168,7 +160,7 @@ def simulate(
                 use_cache=use_cache,
             )
             info["cache"][f"setting{setting}"] = run.cache_info
-            fields = {("learned", e): LearnedField(m, scale) for e, m in run.models.items()}
+            fields = {("learned", e): learned_velocity(m, scale) for e, m in run.models.items()}
             fields[("exact_population", -1)] = exact_field(population, target)
             fields[("exact_empirical", -1)] = exact_field(GaussianMixture.empirical(x_train.double()), target)
             constants = {"setting": setting, "sigma": sigma, "mu_x": mu_x, "mu_y": mu_y}
@@ -192,14 +184,7 @@ def simulate(
             ends["trapped"] = ends["r_end"] < cfg.trap_fraction * cfg.radius
             trajectories.append(traj)
             endpoints.append(ends)
-            training.append(
-                make_table(
-                    len(run.epoch_loss),
-                    **constants,
-                    epoch=np.arange(1, len(run.epoch_loss) + 1),
-                    loss=np.asarray(run.epoch_loss) * scale**2,
-                )
-            )
+            training.append(run.loss_table(scale**2, **constants))
             points.append(
                 make_table(cfg.n_train, **constants, x=x_train[:, 0].double().numpy(), y=x_train[:, 1].double().numpy())
             )
@@ -275,136 +260,157 @@ def _panel_title(name: str, epoch: int) -> str:
     return f"learned, {epoch} epochs" if name == "learned" else FIELD_LABELS[name]
 
 
+def _plot_context(result: ToyResult, solver: str):
+    """What every ring figure needs: the config, R, the trajectory table of ``solver``, the panels and settings."""
+    traj = result.table("trajectories", solver=solver)
+    return result.config, result.config["radius"], traj, _panels(result), unique(traj, "setting")
+
+
+def _learned_colors(result: ToyResult, panels) -> dict:
+    return dict(zip([p for p in panels if p[0] == "learned"], epoch_colors(len(result.config["snapshots"]))))
+
+
+def _trajectories_figure(result: ToyResult, solver: str):
+    """Fig. 1 beside the exact fields: one row per source, one column per field (and epoch)."""
+    import matplotlib.pyplot as plt
+
+    cfg, radius, traj, panels, settings = _plot_context(result, solver)
+    fig, axes = plt.subplots(
+        len(settings),
+        len(panels),
+        figsize=(2.1 * len(panels), 2.2 * len(settings) + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
+    theta = np.linspace(0, 2 * np.pi, 256)
+    lim = 1.25 * radius
+    for i, setting in enumerate(settings):
+        pts = result.table("train_points", setting=setting)
+        for j, (name, epoch) in enumerate(panels):
+            ax = axes[i, j]
+            t = select(traj, setting=setting, field=name, epoch=epoch)
+            ax.plot(radius * np.cos(theta), radius * np.sin(theta), color="black", lw=1.0)
+            ax.scatter(pts["x"], pts["y"], s=2, color="0.75", lw=0, label=f"training set (n = {len(pts['x'])})")
+            _, states = trajectory_array(t)
+            states = np.where(np.isfinite(states), states, np.nan)
+            ax.plot(states[:, :, 0], states[:, :, 1], color=FIELD_COLORS[name], lw=0.6, alpha=0.8)
+            first = select(t, step=0)
+            ax.scatter(first["x"], first["y"], s=5, color="black", zorder=3, label="start x_0")
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+            if i == 0:
+                ax.set_title(_panel_title(name, epoch))
+            if j == 0:
+                s = select(pts, setting=setting)
+                ax.set_ylabel(
+                    f"σ = {float(s['sigma'][0]):g}, μ = ({float(s['mu_x'][0]):g}, {float(s['mu_y'][0]):g})\n"
+                    "x₂ (data units)"
+                )
+            if i == len(settings) - 1:
+                ax.set_xlabel("x₁ (data units)")
+    axes[0, 0].legend(loc="lower left", fontsize=6, framealpha=0.8)
+    fig.suptitle(
+        f"rFM to a ring of radius R = {radius:g}: {cfg['n_trajectories']} trajectories "
+        f"({solver_caption(solver)}, from t0 = {cfg['t0']:g}); n = {cfg['n_train']} training points"
+    )
+    return fig
+
+
+def _radius_figure(result: ToyResult, solver: str):
+    """Median and IQR of ||x_t|| against t per source."""
+    import matplotlib.pyplot as plt
+
+    cfg, radius, traj, panels, settings = _plot_context(result, solver)
+    fig, axes = plt.subplots(
+        1, len(settings), figsize=(3.2 * len(settings), 3.0), squeeze=False, sharey=True, layout="constrained"
+    )
+    colors = _learned_colors(result, panels)
+    for i, setting in enumerate(settings):
+        ax = axes[0, i]
+        for name, epoch in panels:
+            t = select(traj, setting=setting, field=name, epoch=epoch)
+            times, states = trajectory_array(t)
+            r = np.hypot(states[:, :, 0], states[:, :, 1])
+            color = colors.get((name, epoch), FIELD_COLORS[name])
+            ax.plot(times, np.median(r, axis=1), color=color, label=_panel_title(name, epoch))
+            ax.fill_between(times, *np.percentile(r, [25, 75], axis=1), color=color, alpha=0.15, lw=0)
+        ax.axhline(radius, color="black", ls="--", lw=0.8, label=f"ring R = {radius:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("flow time t (log scale)")
+        s = select(result.table("train_points"), setting=setting)
+        ax.set_title(f"σ = {float(s['sigma'][0]):g}, μ = ({float(s['mu_x'][0]):g}, {float(s['mu_y'][0]):g})")
+    axes[0, 0].set_ylabel("radius ||x_t|| (data units), median and IQR")
+    axes[0, -1].legend(loc="upper left", fontsize=6)
+    fig.suptitle(f"Radial trajectories ({solver_caption(solver)}): first inward, then to the ring")
+    return fig
+
+
+def _trapping_figure(result: ToyResult, solver: str):
+    """End radius against the distance from the source centre, and the fraction whose first move is inward."""
+    import matplotlib.pyplot as plt
+
+    cfg, radius, traj, panels, settings = _plot_context(result, solver)
+    colors = _learned_colors(result, panels)
+    ends = result.table("endpoints", solver=solver)
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
+    ax = axes[0]
+    markers = ["o", "s", "^", "D", "v", "P"]
+    last = cfg["snapshots"][-1]
+    for name, epoch in [
+        ("learned", cfg["snapshots"][0]),
+        ("learned", last),
+        ("exact_population", -1),
+        ("exact_empirical", -1),
+    ]:
+        for i, setting in enumerate(settings):
+            t = select(ends, field=name, epoch=epoch, setting=setting)
+            color = colors.get((name, epoch), FIELD_COLORS[name])
+            ax.scatter(
+                t["dist_to_centre"],
+                t["r_end"],
+                s=8,
+                marker=markers[i % len(markers)],
+                color=color,
+                alpha=0.7,
+                lw=0,
+                label=_panel_title(name, epoch) if i == 0 else None,
+            )
+    ax.axhline(radius, color="black", ls="--", lw=0.8)
+    ax.set_xlabel("distance of x_0 from the source centre ||x_0 - μ|| (data units)")
+    ax.set_ylabel("endpoint radius ||x_1|| (data units)")
+    ax.set_title("trapping: end radius vs start (markers: sources)")
+    ax.legend(fontsize=6)
+    ax = axes[1]
+    summary = result.table("summary", solver=solver)
+    labels = [_panel_title(n, e) for n, e in panels]
+    width = 0.8 / max(1, len(settings))
+    for i, setting in enumerate(settings):
+        vals = [float(select(summary, setting=setting, field=n, epoch=e)["frac_first_inward"][0]) for n, e in panels]
+        ax.bar(
+            np.arange(len(panels)) + i * width,
+            vals,
+            width=width,
+            color=SOURCE_COLORS[i % len(SOURCE_COLORS)],
+            label=f"source {setting}",
+        )
+    ax.set_xticks(np.arange(len(panels)) + 0.4 - width / 2, labels, rotation=30, ha="right", fontsize=6.5)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("fraction whose first move is inward")
+    ax.set_title(f"x_0 · v(x_0, t0) < 0 at t0 = {cfg['t0']:g}")
+    ax.legend(fontsize=6)
+    return fig
+
+
 def plot(result: ToyResult, solver: str = "adaptive") -> dict:
     """Figures: ``ring_trajectories`` (Fig. 1 beside the exact fields), ``ring_radius`` (||x_t|| vs t) and
     ``ring_trapping`` (end radius vs distance from the source centre; fraction moving inward first)."""
-    import matplotlib.pyplot as plt
-
-    cfg = result.config
-    radius = cfg["radius"]
-    traj = result.table("trajectories", solver=solver)
-    panels = _panels(result)
-    settings = unique(traj, "setting")
-    figs = {}
     with figure_style():
-        # --- trajectories ----------------------------------------------------------------------------
-        fig, axes = plt.subplots(
-            len(settings),
-            len(panels),
-            figsize=(2.1 * len(panels), 2.2 * len(settings) + 0.4),
-            squeeze=False,
-            layout="constrained",
-        )
-        theta = np.linspace(0, 2 * np.pi, 256)
-        lim = 1.25 * radius
-        for i, setting in enumerate(settings):
-            pts = result.table("train_points", setting=setting)
-            for j, (name, epoch) in enumerate(panels):
-                ax = axes[i, j]
-                t = select(traj, setting=setting, field=name, epoch=epoch)
-                ax.plot(radius * np.cos(theta), radius * np.sin(theta), color="black", lw=1.0)
-                ax.scatter(pts["x"], pts["y"], s=2, color="0.75", lw=0, label=f"training set (n = {len(pts['x'])})")
-                _, states = trajectory_array(t)
-                states = np.where(np.isfinite(states), states, np.nan)
-                ax.plot(states[:, :, 0], states[:, :, 1], color=FIELD_COLORS[name], lw=0.6, alpha=0.8)
-                first = select(t, step=0)
-                ax.scatter(first["x"], first["y"], s=5, color="black", zorder=3, label="start x_0")
-                ax.set_xlim(-lim, lim)
-                ax.set_ylim(-lim, lim)
-                ax.set_aspect("equal")
-                if i == 0:
-                    ax.set_title(_panel_title(name, epoch))
-                if j == 0:
-                    s = select(pts, setting=setting)
-                    ax.set_ylabel(
-                        f"σ = {float(s['sigma'][0]):g}, μ = ({float(s['mu_x'][0]):g}, {float(s['mu_y'][0]):g})\n"
-                        "x₂ (data units)"
-                    )
-                if i == len(settings) - 1:
-                    ax.set_xlabel("x₁ (data units)")
-        axes[0, 0].legend(loc="lower left", fontsize=6, framealpha=0.8)
-        fig.suptitle(
-            f"rFM to a ring of radius R = {radius:g}: {cfg['n_trajectories']} trajectories "
-            f"({SOLVER_LABELS.get(solver, solver)}, from t0 = {cfg['t0']:g}); n = {cfg['n_train']} training points"
-        )
-        figs["ring_trajectories"] = fig
-
-        # --- radius vs time --------------------------------------------------------------------------
-        fig, axes = plt.subplots(
-            1, len(settings), figsize=(3.2 * len(settings), 3.0), squeeze=False, sharey=True, layout="constrained"
-        )
-        colors = dict(zip([p for p in panels if p[0] == "learned"], epoch_colors(len(cfg["snapshots"]))))
-        for i, setting in enumerate(settings):
-            ax = axes[0, i]
-            for name, epoch in panels:
-                t = select(traj, setting=setting, field=name, epoch=epoch)
-                times, states = trajectory_array(t)
-                r = np.hypot(states[:, :, 0], states[:, :, 1])
-                color = colors.get((name, epoch), FIELD_COLORS[name])
-                ax.plot(times, np.median(r, axis=1), color=color, label=_panel_title(name, epoch))
-                ax.fill_between(times, *np.percentile(r, [25, 75], axis=1), color=color, alpha=0.15, lw=0)
-            ax.axhline(radius, color="black", ls="--", lw=0.8, label=f"ring R = {radius:g}")
-            ax.set_xscale("log")
-            ax.set_xlabel("flow time t (log scale)")
-            s = select(result.table("train_points"), setting=setting)
-            ax.set_title(f"σ = {float(s['sigma'][0]):g}, μ = ({float(s['mu_x'][0]):g}, {float(s['mu_y'][0]):g})")
-        axes[0, 0].set_ylabel("radius ||x_t|| (data units), median and IQR")
-        axes[0, -1].legend(loc="upper left", fontsize=6)
-        fig.suptitle(f"Radial trajectories ({SOLVER_LABELS.get(solver, solver)}): first inward, then to the ring")
-        figs["ring_radius"] = fig
-
-        # --- trapping --------------------------------------------------------------------------------
-        ends = result.table("endpoints", solver=solver)
-        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
-        ax = axes[0]
-        markers = ["o", "s", "^", "D", "v", "P"]
-        last = cfg["snapshots"][-1]
-        for name, epoch in [
-            ("learned", cfg["snapshots"][0]),
-            ("learned", last),
-            ("exact_population", -1),
-            ("exact_empirical", -1),
-        ]:
-            for i, setting in enumerate(settings):
-                t = select(ends, field=name, epoch=epoch, setting=setting)
-                color = colors.get((name, epoch), FIELD_COLORS[name])
-                ax.scatter(
-                    t["dist_to_centre"],
-                    t["r_end"],
-                    s=8,
-                    marker=markers[i % len(markers)],
-                    color=color,
-                    alpha=0.7,
-                    lw=0,
-                    label=_panel_title(name, epoch) if i == 0 else None,
-                )
-        ax.axhline(radius, color="black", ls="--", lw=0.8)
-        ax.set_xlabel("distance of x_0 from the source centre ||x_0 - μ|| (data units)")
-        ax.set_ylabel("endpoint radius ||x_1|| (data units)")
-        ax.set_title("trapping: end radius vs start (markers: sources)")
-        ax.legend(fontsize=6)
-        ax = axes[1]
-        summary = result.table("summary", solver=solver)
-        labels = [_panel_title(n, e) for n, e in panels]
-        width = 0.8 / max(1, len(settings))
-        for i, setting in enumerate(settings):
-            vals = [
-                float(select(summary, setting=setting, field=n, epoch=e)["frac_first_inward"][0]) for n, e in panels
-            ]
-            ax.bar(
-                np.arange(len(panels)) + i * width,
-                vals,
-                width=width,
-                color=SOURCE_COLORS[i % len(SOURCE_COLORS)],
-                label=f"source {setting}",
-            )
-        ax.set_xticks(np.arange(len(panels)) + 0.4 - width / 2, labels, rotation=30, ha="right", fontsize=6.5)
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("fraction whose first move is inward")
-        ax.set_title(f"x_0 · v(x_0, t0) < 0 at t0 = {cfg['t0']:g}")
-        ax.legend(fontsize=6)
-        figs["ring_trapping"] = fig
-    return figs
+        return {
+            "ring_trajectories": _trajectories_figure(result, solver),
+            "ring_radius": _radius_figure(result, solver),
+            "ring_trapping": _trapping_figure(result, solver),
+        }
 
 
 def main(argv=None) -> ToyResult:

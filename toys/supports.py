@@ -26,31 +26,26 @@ import torch
 
 from theory import exact_field
 from wtflow import GaussianMixture, StandardGaussian, score_endpoints
-
-from ._common import (
-    FIELD_LABELS,
+from wtflow.utils import (
     OKABE_ITO,
-    SOLVER_LABELS,
-    FieldSimulatorConfig,
-    LearnedField,
-    ToyResult,
+    auroc,
     concat_tables,
-    config_dict,
     derive_seed,
     figure_style,
-    full_batch_train,
-    integrate,
     log_ticks,
     make_table,
     progress_bar,
     progress_enabled,
-    run_cli,
     select,
     torch_threads,
-    trained_snapshots,
-    trajectory_array,
-    trajectory_table,
+    unique,
 )
+
+from ._cache import full_batch_train, trained_snapshots
+from ._cli import run_cli
+from ._planar import FieldSimulatorConfig, trajectory_array, trajectory_table
+from ._result import FIELD_LABELS, ToyResult, config_dict, resolve_config
+from ._solvers import learned_velocity, run_solver, solver_caption
 
 __all__ = ["SupportsConfig", "plot", "simulate"]
 
@@ -96,6 +91,7 @@ class SupportsConfig(FieldSimulatorConfig):
         return replace(base, **overrides)
 
     def __post_init__(self):
+        super().__post_init__()
         for case in self.cases:
             if len(case) != 4 or not case[3] > 0:
                 raise ValueError(f"each case must be (name, mean_x, mean_y, variance > 0), got {case!r}")
@@ -119,19 +115,47 @@ def _configs(cfg: SupportsConfig) -> tuple[dict, dict]:
     return model, full_batch_train(cfg, epochs=cfg.snapshots[-1])
 
 
-class _WTField:
-    """The learned field acting on WT-mapped points; start points are mapped by the model's WT map first."""
+def _score_table(out, name: str, epoch: int, solver, x_start, groups, points) -> dict:
+    """One row per transported point: start, endpoint phi and its scores (density proxy of eq. 2, norm); a
+    non-finite endpoint gets a NaN density."""
+    phi = torch.from_numpy(out.x_end)
+    finite = torch.isfinite(phi).all(dim=1)
+    density = torch.full((len(phi),), math.nan, dtype=torch.float64)
+    density[finite] = score_endpoints(phi[finite], "density")
+    return make_table(
+        len(phi),
+        field=name,
+        epoch=epoch,
+        solver=solver.label,
+        group=groups,
+        point=points,
+        x0=x_start[:, 0].numpy(),
+        y0=x_start[:, 1].numpy(),
+        x_end=out.x_end[:, 0],
+        y_end=out.x_end[:, 1],
+        score_density=density.numpy(),
+        score_norm=phi.norm(dim=1).numpy(),
+    )
 
-    def __init__(self, model):
-        self.model = model.eval()
-        self.field = LearnedField(model)
 
-    def start(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.model.map_data(x.float()).double()
-
-    def __call__(self, x_t, t):
-        return self.field(x_t, t)
+def _trajectory_tables(cfg: SupportsConfig, out, name: str, epoch: int, solver, groups) -> list:
+    """Trajectories of the first ``n_plot`` normals and anomalies of every case."""
+    tables = []
+    for case, *_ in cfg.cases:
+        for group in ("normal", case):
+            idx = np.flatnonzero(groups == group)[: cfg.n_plot]
+            tables.append(
+                trajectory_table(
+                    out.times,
+                    out.states[:, idx],
+                    case=case,
+                    group="normal" if group == "normal" else "anomaly",
+                    field=name,
+                    epoch=epoch,
+                    solver=solver.label,
+                )
+            )
+    return tables
 
 
 def simulate(
@@ -150,9 +174,7 @@ def simulate(
         score, auroc), ``trajectories`` (case, group, field, epoch, solver, traj, step, t, x, y; the first
         ``n_plot`` points of each group), ``training`` and ``train_points``. Exact fields have epoch -1.
     """
-    cfg = config or (SupportsConfig.quick() if quick else SupportsConfig())
-    if seed is not None:
-        cfg = replace(cfg, seed=seed)
+    cfg = resolve_config(SupportsConfig, config, quick, seed)
     show = progress_enabled(progress)
     model_cfg, train_cfg = _configs(cfg)
     normal = GaussianMixture(torch.zeros(1, 2, dtype=torch.float64), stds=1.0)
@@ -181,7 +203,7 @@ def simulate(
         )
         info["cache"]["model"] = run.cache_info
         target = StandardGaussian(2)
-        fields = {("learned", e): _WTField(m) for e, m in run.models.items()}
+        fields = {("learned", e): learned_velocity(m) for e, m in run.models.items()}
         fields[("exact_population", -1)] = exact_field(normal, target)
         fields[("exact_empirical", -1)] = exact_field(GaussianMixture.empirical(x_train.double()), target)
         scores, trajectories = [], []
@@ -189,43 +211,14 @@ def simulate(
         exact_rows = np.flatnonzero(point_col < cfg.n_exact)
         for (name, epoch), field_, solver in progress_bar(items, "supports", show):
             rows = exact_rows if name == "exact_empirical" else np.arange(len(x_all))
-            x_start = field_.start(x_all[rows]) if isinstance(field_, _WTField) else x_all[rows]
-            out = integrate(field_, x_start, solver, cfg.t0, n_record=cfg.n_record, rtol=cfg.rtol, atol=cfg.atol)
-            info["seconds"][f"{name}@{epoch}/{solver}"] = out.seconds
-            phi = torch.from_numpy(out.x_end)
-            finite = torch.isfinite(phi).all(dim=1)
-            density = torch.full((len(phi),), math.nan, dtype=torch.float64)
-            density[finite] = score_endpoints(phi[finite], "density")
-            scores.append(
-                make_table(
-                    len(phi),
-                    field=name,
-                    epoch=epoch,
-                    solver=solver,
-                    group=group_col[rows],
-                    point=point_col[rows],
-                    x0=x_all[rows, 0].numpy(),
-                    y0=x_all[rows, 1].numpy(),
-                    x_end=out.x_end[:, 0],
-                    y_end=out.x_end[:, 1],
-                    score_density=density.numpy(),
-                    score_norm=phi.norm(dim=1).numpy(),
-                )
-            )
-            for case, *_ in cfg.cases:
-                for group in ("normal", case):
-                    idx = np.flatnonzero(group_col[rows] == group)[: cfg.n_plot]
-                    trajectories.append(
-                        trajectory_table(
-                            out.times,
-                            out.states[:, idx],
-                            case=case,
-                            group="normal" if group == "normal" else "anomaly",
-                            field=name,
-                            epoch=epoch,
-                            solver=solver,
-                        )
-                    )
+            x_start = x_all[rows]
+            if name == "learned":  # the learned field acts on WT-mapped points: x_0 = WT(x)
+                with torch.no_grad():
+                    x_start = run.models[epoch].map_data(x_start.float()).double()
+            out = run_solver(field_, x_start, solver, cfg.t0, n_record=cfg.n_record, rtol=cfg.rtol, atol=cfg.atol)
+            info["seconds"][f"{name}@{epoch}/{solver.label}"] = out.seconds
+            scores.append(_score_table(out, name, epoch, solver, x_all[rows], group_col[rows], point_col[rows]))
+            trajectories += _trajectory_tables(cfg, out, name, epoch, solver, group_col[rows])
     scores_t = concat_tables(scores)
     return ToyResult(
         name=NAME,
@@ -234,9 +227,7 @@ def simulate(
             "auroc": auroc_table(scores_t, [c[0] for c in cfg.cases]),
             "scores": scores_t,
             "trajectories": concat_tables(trajectories),
-            "training": make_table(
-                len(run.epoch_loss), epoch=np.arange(1, len(run.epoch_loss) + 1), loss=np.asarray(run.epoch_loss)
-            ),
+            "training": run.loss_table(),
             "train_points": make_table(cfg.n_train, x=x_train[:, 0].double().numpy(), y=x_train[:, 1].double().numpy()),
         },
         figures={
@@ -250,8 +241,6 @@ def simulate(
 def auroc_table(scores, cases) -> dict:
     """AUROC (normals 0, anomalies 1; higher score = more anomalous) per case, field, epoch, solver and score.
     Non-finite scores (an exploded endpoint) are ranked as the most anomalous."""
-    from sklearn.metrics import roc_auc_score  # imported here: sklearn takes a second to import
-
     rows = {k: [] for k in ("case", "field", "epoch", "solver", "score", "auroc", "n_normal", "n_anomaly")}
     keys = list(dict.fromkeys(zip(scores["field"], scores["epoch"], scores["solver"])))
     for name, epoch, solver in keys:
@@ -270,7 +259,7 @@ def auroc_table(scores, cases) -> dict:
                         epoch,
                         solver,
                         score,
-                        roc_auc_score(labels, values),
+                        auroc(labels, values),
                         int((labels == 0).sum()),
                         int(labels.sum()),
                     ),
@@ -279,91 +268,107 @@ def auroc_table(scores, cases) -> dict:
     return {k: np.asarray(v, dtype=object if isinstance(v[0], str) else None) for k, v in rows.items()}
 
 
-def plot(result: ToyResult, solver: str = "euler20") -> dict:
-    """Figures: ``supports_trajectories`` (Fig. 8 and its disjoint / overlapping companions, across epochs) and
-    ``supports_auroc`` (AUROC of the density proxy vs epochs, per case and solver)."""
-    import matplotlib.pyplot as plt
-
+def _plot_context(result: ToyResult, solver: str):
+    """What both figures need: config, snapshot epochs, panels, anomaly cases, trajectories and training points."""
     cfg = result.config
     epochs = list(cfg["snapshots"])
     panels = [("learned", e) for e in epochs] + [("exact_population", -1), ("exact_empirical", -1)]
     cases = [c[0] for c in cfg["cases"]]
-    traj = result.table("trajectories", solver=solver)
-    pts = result.table("train_points")
-    figs = {}
-    with figure_style():
-        fig, axes = plt.subplots(
-            len(cases),
-            len(panels),
-            figsize=(2.0 * len(panels), 2.1 * len(cases) + 0.5),
-            squeeze=False,
-            layout="constrained",
-        )
-        lim = 6.0
-        for i, case in enumerate(cases):
-            for j, (name, epoch) in enumerate(panels):
-                ax = axes[i, j]
-                ax.scatter(pts["x"], pts["y"], s=2, color="0.75", lw=0)
-                for group in ("normal", "anomaly"):
-                    _, states = trajectory_array(select(traj, case=case, group=group, field=name, epoch=epoch))
-                    states = np.where(np.isfinite(states), states, np.nan)
-                    ax.plot(states[:, :, 0], states[:, :, 1], color=GROUP_COLORS[group], lw=0.5, alpha=0.8)
-                    ax.scatter(
-                        states[0, :, 0],
-                        states[0, :, 1],
-                        s=4,
-                        color=GROUP_COLORS[group],
-                        zorder=3,
-                        edgecolors="black",
-                        linewidths=0.3,
-                        label=group,
-                    )
-                ax.set_xlim(-lim, lim)
-                ax.set_ylim(-lim, lim)
-                ax.set_aspect("equal")
-                if i == 0:
-                    ax.set_title(f"learned, {epoch} epochs" if name == "learned" else FIELD_LABELS[name], fontsize=7.5)
-                if j == 0:
-                    ax.set_ylabel(f"{case}\nx₂ (data units)")
-                if i == len(cases) - 1:
-                    ax.set_xlabel("x₁ (data units)")
-        axes[0, 0].legend(fontsize=6, loc="lower right")
-        fig.suptitle(
-            f"Normals N(0, I) (blue; n = {len(pts['x'])} training points in grey) and anomalies (orange): "
-            f"{SOLVER_LABELS.get(solver, solver)} from t0 = {cfg['t0']:g}"
-        )
-        figs["supports_trajectories"] = fig
+    return cfg, epochs, panels, cases, result.table("trajectories", solver=solver), result.table("train_points")
 
-        auroc = result.table("auroc", score="density")
-        solvers = list(cfg["solvers"])
-        fig, axes = plt.subplots(
-            1, len(solvers), figsize=(3.0 * len(solvers), 3.0), squeeze=False, sharey=True, layout="constrained"
-        )
-        colors = {c: OKABE_ITO[k] for c, k in zip(cases, ("green", "orange", "purple", "sky", "black"))}
-        for j, sv in enumerate(solvers):
-            ax = axes[0, j]
-            for case in cases:
-                s = select(auroc, case=case, field="learned", solver=sv)
-                ax.plot(s["epoch"], s["auroc"], "o-", color=colors[case], label=f"{case}: learned", ms=3)
-                for name, style in (("exact_population", "--"), ("exact_empirical", ":")):
-                    e = select(auroc, case=case, field=name, solver=sv)
-                    ax.axhline(
-                        float(e["auroc"][0]),
-                        color=colors[case],
-                        ls=style,
-                        lw=0.9,
-                        label=f"{case}: {FIELD_LABELS[name]}",
-                    )
-            ax.axhline(0.5, color="0.5", lw=0.6)
-            log_ticks(ax, cfg["snapshots"])
-            ax.set_ylim(0, 1.02)
-            ax.set_xlabel(f"training epochs (full batch, n = {len(pts['x'])})")
-            ax.set_title(SOLVER_LABELS.get(sv, sv))
-        axes[0, 0].set_ylabel("AUROC of the density proxy (eq. 2)")
-        axes[0, -1].legend(fontsize=5.5, loc="lower right", ncol=1)
-        fig.suptitle("Anomaly separation vs training: disjoint, intersecting and overlapping supports")
-        figs["supports_auroc"] = fig
-    return figs
+
+def _trajectories_figure(result: ToyResult, solver: str):
+    """Fig. 8 and its disjoint / overlapping companions: one row per case, one column per field and epoch."""
+    import matplotlib.pyplot as plt
+
+    cfg, epochs, panels, cases, traj, pts = _plot_context(result, solver)
+    fig, axes = plt.subplots(
+        len(cases),
+        len(panels),
+        figsize=(2.0 * len(panels), 2.1 * len(cases) + 0.5),
+        squeeze=False,
+        layout="constrained",
+    )
+    lim = 6.0
+    for i, case in enumerate(cases):
+        for j, (name, epoch) in enumerate(panels):
+            ax = axes[i, j]
+            ax.scatter(pts["x"], pts["y"], s=2, color="0.75", lw=0)
+            for group in ("normal", "anomaly"):
+                _, states = trajectory_array(select(traj, case=case, group=group, field=name, epoch=epoch))
+                states = np.where(np.isfinite(states), states, np.nan)
+                ax.plot(states[:, :, 0], states[:, :, 1], color=GROUP_COLORS[group], lw=0.5, alpha=0.8)
+                ax.scatter(
+                    states[0, :, 0],
+                    states[0, :, 1],
+                    s=4,
+                    color=GROUP_COLORS[group],
+                    zorder=3,
+                    edgecolors="black",
+                    linewidths=0.3,
+                    label=group,
+                )
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+            if i == 0:
+                ax.set_title(f"learned, {epoch} epochs" if name == "learned" else FIELD_LABELS[name], fontsize=7.5)
+            if j == 0:
+                ax.set_ylabel(f"{case}\nx₂ (data units)")
+            if i == len(cases) - 1:
+                ax.set_xlabel("x₁ (data units)")
+    axes[0, 0].legend(fontsize=6, loc="lower right")
+    fig.suptitle(
+        f"Normals N(0, I) (blue; n = {len(pts['x'])} training points in grey) and anomalies (orange): "
+        f"{solver_caption(solver)} from t0 = {cfg['t0']:g}"
+    )
+    return fig
+
+
+def _auroc_figure(result: ToyResult, solver: str):
+    """AUROC of the density proxy against training epochs, per case and solver, beside the exact fields."""
+    import matplotlib.pyplot as plt
+
+    cfg, epochs, panels, cases, traj, pts = _plot_context(result, solver)
+    auroc = result.table("auroc", score="density")
+    solvers = unique(auroc, "solver")
+    fig, axes = plt.subplots(
+        1, len(solvers), figsize=(3.0 * len(solvers), 3.0), squeeze=False, sharey=True, layout="constrained"
+    )
+    colors = {c: OKABE_ITO[k] for c, k in zip(cases, ("green", "orange", "purple", "sky", "black"))}
+    for j, sv in enumerate(solvers):
+        ax = axes[0, j]
+        for case in cases:
+            s = select(auroc, case=case, field="learned", solver=sv)
+            ax.plot(s["epoch"], s["auroc"], "o-", color=colors[case], label=f"{case}: learned", ms=3)
+            for name, style in (("exact_population", "--"), ("exact_empirical", ":")):
+                e = select(auroc, case=case, field=name, solver=sv)
+                ax.axhline(
+                    float(e["auroc"][0]),
+                    color=colors[case],
+                    ls=style,
+                    lw=0.9,
+                    label=f"{case}: {FIELD_LABELS[name]}",
+                )
+        ax.axhline(0.5, color="0.5", lw=0.6)
+        log_ticks(ax, cfg["snapshots"])
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(f"training epochs (full batch, n = {len(pts['x'])})")
+        ax.set_title(solver_caption(sv))
+    axes[0, 0].set_ylabel("AUROC of the density proxy (eq. 2)")
+    axes[0, -1].legend(fontsize=5.5, loc="lower right", ncol=1)
+    fig.suptitle("Anomaly separation vs training: disjoint, intersecting and overlapping supports")
+    return fig
+
+
+def plot(result: ToyResult, solver: str = "euler20") -> dict:
+    """Figures: ``supports_trajectories`` (Fig. 8 and its disjoint / overlapping companions, across epochs) and
+    ``supports_auroc`` (AUROC of the density proxy vs epochs, per case and solver)."""
+    with figure_style():
+        return {
+            "supports_trajectories": _trajectories_figure(result, solver),
+            "supports_auroc": _auroc_figure(result, solver),
+        }
 
 
 def main(argv=None) -> ToyResult:
