@@ -70,7 +70,7 @@ def backbone_features(
         if weights is not None:
             raise BackboneError("weights=PATH cannot be combined with a backbone passed as an nn.Module")
         try:
-            return TimmFeatureExtractor(backbone, layers)
+            return TimmFeatureExtractor(backbone, layers).requires_grad_(False)
         except Exception as err:  # torch.fx: unknown node names, untraceable control flow
             raise BackboneError(f"cannot take stages {layers} of the given {type(backbone).__name__}: {err}") from err
     arch = timm_name(backbone)
@@ -84,7 +84,7 @@ def backbone_features(
                             f"its stages are {stages}")  # fmt: skip
     if offline:
         transfer_weights(extractor.feature_extractor, backbone, weights)
-    return extractor
+    return extractor.requires_grad_(False)
 
 
 def make_pre_processor(image_size: int | tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> PreProcessor:
