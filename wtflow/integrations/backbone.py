@@ -22,6 +22,7 @@ __all__ = [
     "IMAGENET_STD",
     "OFFLINE_BACKBONE",
     "BackboneError",
+    "copy_weights",
     "efficientnet_lite0_file",
     "input_normalisation",
     "load_weights",
@@ -95,12 +96,20 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
     model.load_state_dict(renamed, strict=True)
 
 
+def copy_weights(features: nn.Module, source: nn.Module, what: str = "the source model") -> None:
+    """Copy ``source``'s tensors by name into ``features`` (e.g. a timm ``features_only`` model of the same
+    architecture); every tensor of ``features`` must be among them, extra ones (a classifier) are ignored."""
+    result = features.load_state_dict(source.state_dict(), strict=False)
+    if result.missing_keys:
+        raise BackboneError(f"{what} leaves {len(result.missing_keys)} backbone tensors unset, e.g. "
+                            f"{result.missing_keys[:3]}")  # fmt: skip
+
+
 def transfer_weights(features: nn.Module, name: str, weights: str | os.PathLike | None = None) -> str:
     """Fill a timm ``features_only`` model of architecture ``name`` (built with random weights) with ImageNet
     weights: ``weights`` if given, the offline Lite0 file for ``"efficientnet_lite0"``. Returns the source path.
 
-    The full model is built, loaded (``load_weights``) and its tensors copied by name; every tensor of
-    ``features`` must be among them."""
+    The full model is built, loaded (``load_weights``) and its tensors copied by name (``copy_weights``)."""
     import timm
 
     if weights is None:
@@ -109,10 +118,7 @@ def transfer_weights(features: nn.Module, name: str, weights: str | os.PathLike 
         weights = efficientnet_lite0_file()
     full = timm.create_model(timm_name(name), pretrained=False)
     load_weights(full, weights)
-    result = features.load_state_dict(full.state_dict(), strict=False)
-    if result.missing_keys:
-        raise BackboneError(f"{weights} leaves {len(result.missing_keys)} backbone tensors unset, e.g. "
-                            f"{result.missing_keys[:3]}")  # fmt: skip
+    copy_weights(features, full, str(weights))
     return str(weights)
 
 
