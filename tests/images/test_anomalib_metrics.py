@@ -54,27 +54,18 @@ def test_metrics_agree_with_anomalib(kind):
     maps = _maps(kind, rng, masks)
     labels = masks.reshape(len(masks), -1).any(axis=1).astype(np.int64)
     scores = maps.reshape(len(maps), -1).max(axis=1)
+    image = {"pred_score": scores, "gt_label": labels}
+    pixel = {"anomaly_map": maps, "gt_mask": masks}
+    checks = {  # name: (toolkit value, anomalib metric class, the batch fields it reads, its options)
+        "image_auroc": (metrics.image_auroc(scores, labels), AUROC, image, {}),
+        "image_f1_max": (metrics.f1_max(scores, labels), F1Max, image, {}),
+        "pixel_auroc": (metrics.pixel_auroc(maps, masks), AUROC, pixel, {}),
+        "pixel_f1_max": (metrics.pixel_f1_max(maps, masks), F1Max, pixel, {}),
+        "aupro_0.3": (metrics.aupro(maps, masks, fpr_limit=0.3), AUPRO, pixel, {"fpr_limit": 0.3}),
+    }
     pairs = {
-        "image_auroc": (
-            metrics.image_auroc(scores, labels),
-            _anomalib_value(AUROC(fields=["pred_score", "gt_label"]), pred_score=scores, gt_label=labels),
-        ),
-        "image_f1_max": (
-            metrics.f1_max(scores, labels),
-            _anomalib_value(F1Max(fields=["pred_score", "gt_label"]), pred_score=scores, gt_label=labels),
-        ),
-        "pixel_auroc": (
-            metrics.pixel_auroc(maps, masks),
-            _anomalib_value(AUROC(fields=["anomaly_map", "gt_mask"]), anomaly_map=maps, gt_mask=masks),
-        ),
-        "pixel_f1_max": (
-            metrics.pixel_f1_max(maps, masks),
-            _anomalib_value(F1Max(fields=["anomaly_map", "gt_mask"]), anomaly_map=maps, gt_mask=masks),
-        ),
-        "aupro_0.3": (
-            metrics.aupro(maps, masks, fpr_limit=0.3),
-            _anomalib_value(AUPRO(fields=["anomaly_map", "gt_mask"], fpr_limit=0.3), anomaly_map=maps, gt_mask=masks),
-        ),
+        name: (ours, _anomalib_value(cls(fields=list(fields), **options), **fields))
+        for name, (ours, cls, fields, options) in checks.items()
     }
     diffs = {name: abs(ours - theirs) for name, (ours, theirs) in pairs.items()}
     worst = max(diffs, key=diffs.get)
