@@ -35,11 +35,11 @@ def fitted(tmp_path_factory):
     initial = {k: v.clone() for k, v in model.model.state_dict().items()}
     engine = _engine(tmp / "run")
     engine.fit(model=model, datamodule=datamodule)
-    return engine, model, datamodule, initial
+    return engine, model, datamodule, initial, tmp / "run"
 
 
 def test_fit_trains_the_flow_and_not_the_backbone(fitted):
-    _, model, _, initial = fitted
+    _, model, _, initial, _ = fitted
     changed = {k for k, v in model.model.state_dict().items() if not torch.equal(v, initial[k])}
     assert changed, "training_step left every parameter unchanged"
     assert all(k.startswith("flow.") for k in changed), sorted(changed)[:5]  # the backbone stays frozen
@@ -47,10 +47,12 @@ def test_fit_trains_the_flow_and_not_the_backbone(fitted):
     assert all(torch.equal(v, initial[k]) for k, v in rebuilt.model.state_dict().items())
 
 
-def test_test_and_predict_give_anomalib_outputs_that_rank_defects_first(fitted, tmp_path):
-    engine, model, datamodule, _ = fitted
+def test_test_and_predict_give_anomalib_outputs_that_rank_defects_first(fitted):
+    engine, model, datamodule, _, run_dir = fitted
     results = engine.test(model=model, datamodule=datamodule)[0]
     assert {"image_AUROC", "image_F1Score", "pixel_AUROC", "pixel_F1Score"} <= set(results)
+    pictures = sorted(run_dir.rglob("images/*/*.png"))  # anomalib's visualiser: one picture per test image
+    assert len(pictures) == 12 and {p.parent.name for p in pictures} == {"good", "crack", "spot"}
     batches = engine.predict(model=model, datamodule=datamodule)
     scores = torch.cat([b.pred_score for b in batches]).numpy()
     labels = torch.cat([b.gt_label for b in batches]).numpy()
@@ -68,7 +70,7 @@ def test_test_and_predict_give_anomalib_outputs_that_rank_defects_first(fitted, 
 
 
 def test_pixel_metric_without_masks_is_a_clear_error(fitted, tmp_path):
-    _, model, _, _ = fitted
+    _, model, _, _, _ = fitted
     root = make_tiny_tree("folder", tmp_path / "data", categories=("alpha",), size=SIZE, n=4)
     datamodule = Folder(
         name="nomasks", root=root / "alpha", normal_dir="good", abnormal_dir="bad", num_workers=0, eval_batch_size=8
