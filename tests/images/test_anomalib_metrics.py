@@ -2,7 +2,8 @@
 
 Both sides compute every metric exactly (all distinct thresholds; anomalib's AUPRO is exact from 2.3 on, and it
 divides by the FPR limit as ours does), so the only difference is anomalib's float32 arithmetic (torchmetrics
-curves in float32; ours in float64): tolerance 1e-6, about ten float32 ulps at 1.
+curves in float32; ours in float64): tolerance 1e-6, about ten float32 ulps at 1. The streamed, binned pixel
+metrics (``benchmarks.images.pixel_stream``) must agree within their own stated error bound plus that tolerance.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from anomalib import __version__ as anomalib_version
 from anomalib.metrics import AUPRO, AUROC, F1Max
 
 from benchmarks.images import metrics
+from benchmarks.images.pixel_stream import PixelMetricAccumulator
 
 TOLERANCE = 1e-6
 
@@ -74,3 +76,26 @@ def test_metrics_agree_with_anomalib(kind):
         assert 0.0 < pairs["aupro_0.3"][0] < 1.0 and 0.5 < pairs["pixel_auroc"][0] < 1.0
     for name, (ours, theirs) in pairs.items():
         assert ours == pytest.approx(theirs, abs=TOLERANCE), f"{kind} {name}: toolkit {ours}, anomalib {theirs}"
+
+
+@pytest.mark.parametrize("kind", ["structured", "ties"])
+def test_streamed_pixel_metrics_agree_with_anomalib_within_their_bound(kind):
+    """The constant-memory binned metrics differ from anomalib's exact ones by at most their own stated error bound
+    (plus the float32 tolerance); with 2**20 float32-pattern bins the bound is tiny."""
+    rng = np.random.default_rng({"structured": 3, "ties": 4}[kind])
+    masks = _masks(rng, 8, 32)
+    maps = _maps(kind, rng, masks)
+    stream = PixelMetricAccumulator(fpr_limit=0.3)
+    for part in (slice(0, 3), slice(3, None)):  # two batches, as a category is streamed
+        stream.update(maps[part], masks[part])
+    streamed = stream.compute()
+    pixel = {"anomaly_map": maps, "gt_mask": masks}
+    theirs = {
+        "pixel_auroc": _anomalib_value(AUROC(fields=list(pixel)), **pixel),
+        "pixel_f1_max": _anomalib_value(F1Max(fields=list(pixel)), **pixel),
+        "aupro": _anomalib_value(AUPRO(fields=list(pixel), fpr_limit=0.3), **pixel),
+    }
+    for name, value in theirs.items():
+        gap, bound = abs(streamed[name] - value), streamed[f"{name}_error"]
+        print(f"{kind} {name}: |streamed - anomalib| = {gap:.2e}, stated bound {bound:.2e}")
+        assert gap <= bound + TOLERANCE, f"{kind} {name}: streamed {streamed[name]}, anomalib {value}, bound {bound}"
