@@ -37,6 +37,7 @@ from anomalib.metrics import AUROC, Evaluator, F1Score
 from anomalib.models.components import AnomalibModule
 from anomalib.models.components.feature_extractors import TimmFeatureExtractor
 from anomalib.pre_processing import PreProcessor
+from anomalib.visualization import Visualizer
 from torch import nn
 from torchvision.transforms.v2 import Compose, Normalize, Resize
 
@@ -176,7 +177,7 @@ class WTFlow(AnomalibModule):
         pre_processor: nn.Module | bool = True,
         post_processor: nn.Module | bool = True,
         evaluator: Evaluator | bool = True,
-        visualizer: Any = True,
+        visualizer: Visualizer | bool = True,
     ) -> None:
         settings = FeatureMapDetector(
             wt=wt, target=target, steps=steps, t_min=t_min, score=score, base_channels=base_channels,
