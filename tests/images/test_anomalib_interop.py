@@ -100,3 +100,14 @@ def test_offline_weights_reach_the_backbone():
     extractor = WTFlow(**SMALL).model.extractor.feature_extractor.state_dict()
     assert torch.equal(extractor["conv_stem.weight"], file_state["_conv_stem.weight"])
     assert torch.equal(extractor["bn1.running_var"], file_state["_bn0.running_var"])
+
+
+def test_backbone_passed_as_a_module():
+    """An ``nn.Module`` backbone (here timm's ResNet-18, random weights) is traced by anomalib's extractor."""
+    import timm
+
+    module = timm.create_model("resnet18", pretrained=False)
+    model = WTFlow(backbone=module, layer="layer3", **SMALL)
+    assert model.model.flow.event_shape == (256, SIZE // 16, SIZE // 16)
+    with pytest.raises(BackboneError, match="weights=PATH cannot be combined"):
+        WTFlow(backbone=module, layer="layer3", weights="w.pth", **SMALL)

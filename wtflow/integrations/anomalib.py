@@ -47,7 +47,7 @@ from ..model import FlowModel
 from ..scores import anomaly_map, as_image_size, image_score
 from .backbone import OFFLINE_BACKBONE, BackboneError, input_normalisation, timm_name, transfer_weights
 
-__all__ = ["WTFlow", "WTFlowModel", "MissingMasksError", "backbone_features", "make_pre_processor"]
+__all__ = ["MissingMasksError", "WTFlow", "WTFlowModel", "backbone_features", "check_masks", "make_pre_processor"]
 
 
 class MissingMasksError(ValueError):
