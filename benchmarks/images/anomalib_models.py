@@ -21,7 +21,8 @@ Which model runs with which backbone (stages for the offline Lite0 backbone in `
 =========  ==================  =============================================================================
 model      offline Lite0       notes
 =========  ==================  =============================================================================
-patchcore  yes                 stages blocks.2 + blocks.4 (strides 8, 16: the analogue of layer2 + layer3)
+patchcore  yes                 stages blocks.2 + blocks.4 (strides 8, 16: the analogue of layer2 + layer3);
+                               its greedy coreset (10 % of all training patches) dominates its CPU time
 padim      yes                 stages blocks.1 + blocks.2 + blocks.4; 100 random feature dims kept
 cflow      yes                 stages blocks.2 + blocks.4 + blocks.6 (strides 8, 16, 32)
 fastflow   no                  anomalib's FastFlow accepts only resnet18, wide_resnet50_2, cait_m48_448 and
