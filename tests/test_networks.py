@@ -201,4 +201,4 @@ def test_errors_are_clear():
         unet(torch.zeros(2, 4, 8, 8), 0.5)
     with pytest.raises(ValueError, match="depth must be an integer >= 1"):
         VelocityMLP(2, depth=0)
-    assert NETWORKS == ("mlp", "unet")
+    assert NETWORKS == ("mlp", "unet", "tccm-mlp")

@@ -110,3 +110,30 @@ def test_score_bad_input():
         score_endpoints(torch.tensor([[float("inf"), 0.0]]))
     with pytest.raises(ValueError, match="top_fraction"):
         image_score(torch.zeros(1, 2, 2), 0.0)
+
+
+def test_velocity_mismatch_shapes_weights_and_errors():
+    from wtflow.scores import aggregate_mismatch, mismatch_times, velocity_mismatch
+
+    x, probes, times = torch.ones(2, 3, 4, 5), torch.zeros(4, 3, 4, 5), torch.tensor([0.25, 0.5])
+
+    # The zero field: the mismatch is the squared geometric velocity |eps - x|^2 = 1 per entry, times the weight.
+    def zero(x_t, t):
+        return torch.zeros_like(x_t)
+
+    rfm = velocity_mismatch(zero, x, probes, times, data_time=0.0, rows_per_call=3)
+    assert rfm.shape == (2, 4, 2, 4, 5)
+    assert torch.equal(rfm[:, :, 0], torch.full((2, 4, 4, 5), 0.0625)) and torch.equal(
+        rfm[:, :, 1], torch.full((2, 4, 4, 5), 0.25)
+    )
+    forward = velocity_mismatch(zero, x, probes, times, data_time=1.0, weighting="none")
+    assert torch.equal(forward, torch.ones(2, 4, 2, 4, 5))
+    assert aggregate_mismatch(rfm).shape == (2, 4, 5)
+    assert torch.allclose(mismatch_times(0.1, 0.5, 3), torch.tensor([0.1, 0.3, 0.5]))
+    assert torch.allclose(mismatch_times(0.1, 0.5, 1), torch.tensor([0.3]))
+    with pytest.raises(ValueError, match="data_time must be 0.0 or 1.0"):
+        velocity_mismatch(zero, x, probes, times, data_time=0.5)
+    with pytest.raises(ValueError, match=r"probes must have shape \(M, 3, 4, 5\)"):
+        velocity_mismatch(zero, x, torch.zeros(4, 3), times, data_time=0.0)
+    with pytest.raises(ValueError, match="unknown weighting"):
+        velocity_mismatch(zero, x, probes, times, data_time=0.0, weighting="square")

@@ -6,10 +6,11 @@ velocity networks, the flow-matching loss and trainer, ODE solvers and scores.
 """
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .detectors import RFM, TCCM, FlowMismatch, WTFlow
+from .detectors import RFM, TCCM, FeatureMapDetector, FlowMismatch, WTFlow
 from .distributions import TARGETS, GaussianMixture, Point, StandardGaussian, UniformSphere, make_target
+from .losses import LOSSES, ContractionLoss, ForwardFMLoss, RFMLoss, make_loss
 from .model import FlowModel, flow_matching_loss
-from .networks import NETWORKS, MiniUNet, VelocityMLP, count_parameters, make_velocity_net
+from .networks import NETWORKS, ContractionMLP, MiniUNet, VelocityMLP, count_parameters, make_velocity_net
 from .paths import PathSample, fm_path, linear_path, rfm_path, sample_time
 from .scores import SCORES, anomaly_map, density_proxy, image_score, score_endpoints
 from .solvers import ODESolution, euler, solve, solve_adaptive

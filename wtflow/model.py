@@ -1,9 +1,12 @@
-"""``FlowModel``: WT map + velocity network + target, the unit that is trained, saved and reloaded.
+"""``FlowModel``: WT map + velocity network + target + loss, the unit that is trained, saved and reloaded.
 
-Training objective (eq. 4 with Algorithm 1): x_0 = WT(x), x_1 ~ target,
+Default objective (``loss="rfm"``, eq. 4 with Algorithm 1): x_0 = WT(x), x_1 ~ target,
 t ~ U(T, 1), x_t = (1 - t) x_0 + t x_1, loss = mean ||v(x_t, t) - (x_1 - x_0)||^2
 over all entries. Inference (Algorithm 1, "Sampling"): phi = ODE(WT(x), v) from
-t0 = T to 1 with Euler (K steps) or an adaptive solver.
+t0 = T to 1 with Euler (K steps) or an adaptive solver, through ``wtflow.solvers.solve``.
+
+The same class carries the other objectives of ``wtflow.losses`` (``"forward-fm"`` for Flow
+Mismatching, ``"contraction"`` for TCCM), so every detector's model is rebuilt from its config alone.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from torch import Tensor, nn
 from ._validation import as_event_shape, check_choice, check_finite
 from .checkpoint import CheckpointError, dumps_config, load_checkpoint, save_checkpoint
 from .distributions import TARGETS, Distribution, make_target
+from .losses import LOSSES, FlowLoss, flow_matching_loss, make_loss
 from .networks import make_velocity_net
-from .paths import expand_t_like, rfm_path, sample_time
 from .solvers import ADAPTIVE_METHODS, FIXED_STEP_METHODS, ODESolution, solve
 from .wt import WT_MAPS, make_wt_map
 
@@ -31,32 +34,17 @@ MODEL_KIND = "flow-model"
 SOLVERS = FIXED_STEP_METHODS + ADAPTIVE_METHODS
 
 
-def flow_matching_loss(velocity: nn.Module, x_0: Tensor, x_1: Tensor, t: Tensor, check: bool = True) -> Tensor:
-    """Conditional flow-matching loss of eq. 4 / Algorithm 1 step 5: mean squared error to dx_t = x_1 - x_0.
-
-    Args:
-        velocity: callable v(x_t, t).
-        x_0, x_1: (N, *event_shape) path endpoints (data and target sample in rFM; noise and data in forward FM).
-        t: (N,) times.
-        check: validate shapes, finiteness and t in [0, 1] (the training loop turns this off: it checks
-            the training set once, and per-batch scans cost ~17 % of a small step).
-    """
-    if check:
-        path = rfm_path(x_0, x_1, t)
-        return (velocity(path.x_t, path.t) - path.dx_t).pow(2).mean()
-    tt = expand_t_like(t, x_0)
-    return (velocity((1 - tt) * x_0 + tt * x_1, t) - (x_1 - x_0)).pow(2).mean()
-
-
 class FlowModel(nn.Module):
     """An rFM / WT-Flow model for samples of shape ``event_shape``.
 
     Args:
         event_shape: shape of one sample: ``2`` for a toy, ``512`` for a vector, ``(C, H, W)`` for a feature map.
-        net: ``"mlp"`` or ``"unet"``; ``net_kwargs`` go to its constructor (e.g. ``input_norm=True``, Table XI "std").
+        net: ``"mlp"``, ``"unet"`` or ``"tccm-mlp"``; ``net_kwargs`` go to its constructor (e.g.
+            ``input_norm=True``, Table XI "std").
         wt: WT map ``"none"`` (rFM), ``"batchnorm"`` or ``"layernorm"`` (WT-Flow); ``wt_eps`` its eps.
-        target: ``"gaussian"``, ``"sphere"`` or ``"point"`` (Table VIII).
+        target: ``"gaussian"``, ``"sphere"`` or ``"point"`` (Table VIII); the noise source for "forward-fm".
         t_min: truncation T of Theorem 2: training times t ~ U(T, 1) and inference starts at T.
+        loss: training objective, ``"rfm"`` (default), ``"forward-fm"`` or ``"contraction"`` (``wtflow.losses``).
     """
 
     def __init__(
@@ -68,16 +56,19 @@ class FlowModel(nn.Module):
         wt_eps: float = 1e-5,
         target: str = "gaussian",
         t_min: float = 0.0,
+        loss: str = "rfm",
     ):
         super().__init__()
         self.event_shape = as_event_shape(event_shape)
         check_choice("wt", wt, WT_MAPS)
         check_choice("target", target, TARGETS)
+        check_choice("loss", loss, LOSSES)
         if not (0.0 <= t_min < 1.0):
             raise ValueError(f"t_min must lie in [0, 1), got {t_min!r}")
         self.wt_map = make_wt_map(wt, self.event_shape, eps=wt_eps)
         self.velocity = make_velocity_net(net, self.event_shape, **(net_kwargs or {}))
         self.target: Distribution = make_target(target, self.event_shape)
+        self.objective: FlowLoss = make_loss(loss, self.target, t_min)
         self.config = {
             "event_shape": list(self.event_shape),
             "net": net,
@@ -86,6 +77,7 @@ class FlowModel(nn.Module):
             "wt_eps": float(wt_eps),
             "target": target,
             "t_min": float(t_min),
+            "loss": loss,
         }
         self.config["net_kwargs"].pop("event_shape", None)
 
@@ -107,19 +99,14 @@ class FlowModel(nn.Module):
         return self.wt_map(self._check_input(x))
 
     def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Flow-matching loss on a data batch ``x`` (N, *event_shape); noise and times drawn from ``generator``.
+        """Training loss of the data batch ``x`` (N, *event_shape): ``objective.loss(velocity, WT(x), generator)``.
 
-        Noise is drawn on the generator's device (the CPU by default) and moved to ``x``'s device,
-        so a run's randomness does not depend on the hardware. Only the shape is checked here: ``train``
-        checks the whole training set for NaN/inf once.
+        Randomness (target samples, times) comes from ``generator`` on its own device, so a run does not
+        depend on the hardware. Only the shape is checked here: ``train`` checks the training set for NaN/inf.
         """
         if tuple(x.shape[1:]) != self.event_shape:
             raise ValueError(f"x must have shape (N, {', '.join(map(str, self.event_shape))}), got {tuple(x.shape)}")
-        x_0 = self.wt_map(x)
-        n = x.shape[0]
-        x_1 = self.target.sample(n, generator=generator, dtype=torch.float32).to(x_0.device, x_0.dtype)
-        t = sample_time(n, generator=generator, t_min=self.t_min, dtype=torch.float32).to(x_0.device, x_0.dtype)
-        return flow_matching_loss(self.velocity, x_0, x_1, t, check=False)
+        return self.objective.loss(self.velocity, self.wt_map(x), generator)
 
     @torch.no_grad()
     def transport(
@@ -130,7 +117,10 @@ class FlowModel(nn.Module):
         record: str = "none",
         batch_size: int | None = None,
     ) -> ODESolution:
-        """Push data to phi = x_1-hat: WT map in eval mode, then integrate from t0 = T to 1.
+        """Push data to phi: WT map in eval mode, then integrate along the objective's ``inference_times``.
+
+        For "rfm" that is from t0 = T to 1 (phi = x_1-hat, Algorithm 1); for "forward-fm" from 1 back to T
+        (data to noise). The "contraction" objective has no ODE and raises ``ValueError``.
 
         Args:
             x: (N, *event_shape) data.
@@ -143,6 +133,12 @@ class FlowModel(nn.Module):
         Inputs are moved to the model's device; results come back on the device of ``x``.
         """
         check_choice("solver", solver, SOLVERS)
+        times = self.objective.inference_times
+        if times is None:
+            raise ValueError(
+                f"the {self.config['loss']!r} objective has no ODE to integrate; use the velocity directly "
+                "(TCCM's endpoint is x + f(x, 1))"
+            )
         was_training = self.training
         out_device = x.device
         model_device = next(self.parameters()).device
@@ -152,7 +148,7 @@ class FlowModel(nn.Module):
             sols = []
             for chunk in chunks:
                 x_0 = self.map_data(chunk.to(model_device))
-                sols.append(solve(self.velocity, x_0, solver, steps=steps, t_start=self.t_min, record=record))
+                sols.append(solve(self.velocity, x_0, solver, steps, t_start=times[0], t_end=times[1], record=record))
         finally:
             self.train(was_training)
 

@@ -1,16 +1,19 @@
 """Velocity networks v_theta(x_t, t) with a sinusoidal time embedding (Algorithm 1, step 5).
 
-Two architectures, built by name with ``make_velocity_net``:
+Three architectures, built by name with ``make_velocity_net`` (``NETWORKS`` lists the names):
 
 * ``VelocityMLP`` ("mlp"): for 2-D toys and (N, 512) feature vectors. x_t is flattened and
   concatenated with the sinusoidal embedding of t, then ``depth`` Linear + SiLU layers.
 * ``MiniUNet`` ("unet"): for (B, C, H, W) feature maps, the paper's "vanilla mini-U-Net with two
   downsampling and two upsampling layers" (Sec. III-D; Table IV varies the base width NC from 128
   to 768 and an optional 2-D sinusoidal positional encoding "pos").
+* ``ContractionMLP`` ("tccm-mlp"): TCCM's field f(x, t) (Li et al., NeurIPS 2025) for vectors, a ReLU MLP on
+  [x, sinusoidal(t)], trained with ``wtflow.losses.ContractionLoss``.
 
-Both accept ``t`` as a float or an (N,) tensor and return a tensor shaped like x_t. The last layer
-is zero-initialised (weight and bias), so an untrained network returns exactly 0 velocity; its
-first optimiser step moves only that layer, after which gradients reach every parameter.
+All accept ``t`` as a float or an (N,) tensor and return a tensor shaped like x_t. The last layer of
+"mlp" and "unet" is zero-initialised (weight and bias), so an untrained network returns exactly 0
+velocity; its first optimiser step moves only that layer, after which gradients reach every parameter.
+"tccm-mlp" keeps PyTorch's default initialisation, as TCCM's description does.
 
 How the U-Net was chosen. The paper specifies: a U-Net, two down- and two up-sampling layers (so
 three resolutions: 16x16, 8x8, 4x4 for the (1024, 16, 16) WideResNet-50 layer-3 maps of Suppl.
@@ -61,6 +64,7 @@ from ._validation import as_event_shape, check_choice, check_positive_int
 
 __all__ = [
     "NETWORKS",
+    "ContractionMLP",
     "MiniUNet",
     "SinusoidalTimeEmbedding",
     "VelocityMLP",
@@ -68,7 +72,7 @@ __all__ = [
     "make_velocity_net",
 ]
 
-NETWORKS = ("mlp", "unet")
+NETWORKS = ("mlp", "unet", "tccm-mlp")
 
 INPUT_NORM_EPS = 1e-5
 
@@ -189,6 +193,40 @@ class VelocityMLP(nn.Module):
             x = _input_layer_norm(x)
         h = self.body(torch.cat([x, self.time_embedding(t)], dim=1))
         return self.head(h).reshape(x_t.shape)
+
+
+class ContractionMLP(nn.Module):
+    """TCCM's f(x, t): [x, sinusoidal(t)] -> depth x (Linear(hidden) + ReLU) -> Linear(D); (N, *event_shape) -> same.
+
+    Unlike ``VelocityMLP`` the input is the data point x itself (not an interpolant x_t), the
+    activations are ReLU and the last layer keeps the default initialisation. The endpoint
+    phi = x + f(x, 1) is TCCM's one-step contraction.
+    """
+
+    def __init__(self, event_shape: int | Sequence[int], hidden: int = 256, depth: int = 2, time_dim: int = 128):
+        super().__init__()
+        self.event_shape = as_event_shape(event_shape)
+        check_positive_int("hidden", hidden)
+        check_positive_int("depth", depth)
+        check_positive_int("time_dim", time_dim, minimum=2)
+        self.dim = math.prod(self.event_shape)
+        self.time_embedding = SinusoidalTimeEmbedding(time_dim)
+        layers: list[nn.Module] = []
+        width = self.dim + time_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, self.dim))
+        self.mlp = nn.Sequential(*layers)
+        self.config = {"event_shape": list(self.event_shape), "hidden": hidden, "depth": depth, "time_dim": time_dim}
+
+    def forward(self, x: Tensor, t: float | Tensor) -> Tensor:
+        """f(x, t); x (N, *event_shape), t a float or (N,) -> (N, *event_shape)."""
+        if tuple(x.shape[1:]) != self.event_shape:
+            raise ValueError(f"x must have shape (N, {', '.join(map(str, self.event_shape))}), got {tuple(x.shape)}")
+        t = _time_as_batch(t, x)
+        flat = x.reshape(x.shape[0], self.dim)
+        return self.mlp(torch.cat([flat, self.time_embedding(t)], dim=1)).reshape(x.shape)
 
 
 def _group_norm(channels: int) -> nn.GroupNorm:
@@ -359,18 +397,7 @@ class MiniUNet(nn.Module):
         return self.head(h)[:, :, :height, :width]
 
 
-def make_velocity_net(name: str, event_shape: int | Sequence[int] | None = None, **kwargs) -> nn.Module:
-    """Build a velocity network by name ("mlp" or "unet") for samples of shape ``event_shape``.
-
-    ``make_velocity_net(name, **net.config)`` rebuilds ``net``'s architecture. For "unet",
-    ``event_shape`` must be (C, H, W) (C becomes ``in_channels``); it may be left out when
-    ``in_channels`` is given, as in a saved config.
-    """
-    check_choice("network", name, NETWORKS)
-    if name == "mlp":
-        if event_shape is None:
-            raise ValueError("event_shape is required for the 'mlp' network, got None")
-        return VelocityMLP(event_shape, **kwargs)
+def _build_unet(event_shape: int | Sequence[int] | None, **kwargs) -> MiniUNet:
     if event_shape is not None:
         shape = as_event_shape(event_shape)
         if len(shape) != 3:
@@ -383,3 +410,30 @@ def make_velocity_net(name: str, event_shape: int | Sequence[int] | None = None,
     if "in_channels" not in kwargs:
         raise ValueError("the 'unet' network needs event_shape=(C, H, W) or in_channels, got neither")
     return MiniUNet(**kwargs)
+
+
+def _vector_builder(cls: type[nn.Module], name: str):
+    def build(event_shape: int | Sequence[int] | None, **kwargs) -> nn.Module:
+        if event_shape is None:
+            raise ValueError(f"event_shape is required for the {name!r} network, got None")
+        return cls(event_shape, **kwargs)
+
+    return build
+
+
+_BUILDERS = {
+    "mlp": _vector_builder(VelocityMLP, "mlp"),
+    "unet": _build_unet,
+    "tccm-mlp": _vector_builder(ContractionMLP, "tccm-mlp"),
+}
+
+
+def make_velocity_net(name: str, event_shape: int | Sequence[int] | None = None, **kwargs) -> nn.Module:
+    """Build a velocity network by name (one of ``NETWORKS``) for samples of shape ``event_shape``.
+
+    ``make_velocity_net(name, **net.config)`` rebuilds ``net``'s architecture. For "unet",
+    ``event_shape`` must be (C, H, W) (C becomes ``in_channels``); it may be left out when
+    ``in_channels`` is given, as in a saved config. "mlp" and "tccm-mlp" need ``event_shape``.
+    """
+    check_choice("network", name, NETWORKS)
+    return _BUILDERS[name](event_shape, **kwargs)

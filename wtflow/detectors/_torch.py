@@ -23,7 +23,7 @@ def balanced_batch_size(n: int, batch_size: int) -> int:
 
     ``wtflow.train`` splits an epoch into ceil(n / B) balanced batches of at most B; with
     B = ceil(n / floor(n / batch_size)) every batch holds at least ``min(batch_size, n)`` samples
-    (the vector budget asks for batches >= 64), instead of at most ``batch_size``.
+    (a lower bound on the batch, as the vector detectors' step budgets assume), instead of at most ``batch_size``.
     """
     n_batches = max(1, n // batch_size)
     return math.ceil(n / n_batches)

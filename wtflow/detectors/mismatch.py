@@ -2,7 +2,7 @@
 
 Training: forward (generative) flow matching on normal data -- noise eps ~ N(0, I) at t = 0,
 data x at t = 1, x_t = (1 - t) eps + t x (``wtflow.paths.fm_path``), loss ||v(x_t, t) - (x - eps)||^2
--- through ``wtflow.FlowModel`` and ``wtflow.train``.
+(``wtflow.losses.ForwardFMLoss``) -- through ``wtflow.FlowModel(loss="forward-fm")`` and ``wtflow.train``.
 
 Scoring a test point x: along the affine path from a noise probe eps to x, compare the learned
 velocity v(x_t, t), which follows the normal generative dynamics, with the geometric velocity
@@ -24,11 +24,13 @@ Choices (fixed, so scores are deterministic functions of x):
 * weighting: m is multiplied by (1 - t)^2 when ``time_weighting="denoise"``, which turns it into the
   squared error of the one-step estimate x_t + (1 - t) v(x_t, t) of x; ``"none"`` keeps the raw
   velocity mismatch, which is dominated by t close to 1 where 1 / (1 - t) amplifies the network's error;
-* training defaults (raw inputs, 400 AdamW steps at lr 3e-3) as for ``WTFlow``, chosen on the
-  digits protocol and held-out training normals (benchmarks/tuning/README.md);
+* training defaults: raw inputs, 400 AdamW steps at a constant lr 3e-3, as for ``WTFlow``;
 * aggregate: the median over the probes of the per-probe mean over t. The median is robust to
   the occasional probe whose path passes through a poorly learned region (a heavy tail of m),
   which a mean would let dominate the score.
+
+The discrepancy and its aggregation are ``wtflow.scores.velocity_mismatch`` / ``aggregate_mismatch``,
+shared with the map-level scorer ``wtflow.FeatureMapDetector.score_mismatch``.
 """
 
 from __future__ import annotations
@@ -38,30 +40,17 @@ import torch
 from torch import Tensor
 
 from .._validation import check_choice
-from ..model import FlowModel, flow_matching_loss
-from ..paths import sample_time
+from ..model import FlowModel
+from ..scores import MISMATCH_WEIGHTINGS, aggregate_mismatch, mismatch_times, velocity_mismatch
 from ._torch import SCORE_CHUNK, TorchFlowDetector
 from .base import check_float, check_int
 
-__all__ = ["FlowMismatch"]
+__all__ = ["PROBE_SEED_OFFSET", "FlowMismatch"]
 
-TIME_WEIGHTINGS = ("none", "denoise")
+TIME_WEIGHTINGS = MISMATCH_WEIGHTINGS
 
 # Offset that separates the probe generator's stream from the training generator's (same seed).
-_PROBE_SEED_OFFSET = 7919
-
-
-class _ForwardFlowModel(FlowModel):
-    """A ``FlowModel`` trained in the forward direction: noise at t = 0, data at t = 1 (eq. 5)."""
-
-    def __init__(self, dim: int, hidden: int, depth: int, time_dim: int):
-        super().__init__(dim, net="mlp", net_kwargs={"hidden": hidden, "depth": depth, "time_dim": time_dim})
-
-    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        n = x.shape[0]
-        eps = self.target.sample(n, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
-        t = sample_time(n, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
-        return flow_matching_loss(self.velocity, eps, x, t, check=False)  # forward path: noise -> data
+PROBE_SEED_OFFSET = 7919
 
 
 class FlowMismatch(TorchFlowDetector):
@@ -133,18 +122,17 @@ class FlowMismatch(TorchFlowDetector):
         check_float("weight_decay", self.weight_decay, 0.0)
 
     def _build_model(self, d: int) -> FlowModel:
-        return _ForwardFlowModel(d, self.hidden, self.depth, self.time_dim)
+        net_kwargs = {"hidden": self.hidden, "depth": self.depth, "time_dim": self.time_dim}
+        return FlowModel(d, net="mlp", net_kwargs=net_kwargs, wt="none", target="gaussian", loss="forward-fm")
 
     def probes(self, d: int) -> Tensor:
         """The fixed noise probes eps, shape (n_probes, d), float32 (a function of ``seed`` and d only)."""
-        gen = torch.Generator().manual_seed(int(self.seed) + _PROBE_SEED_OFFSET)
+        gen = torch.Generator().manual_seed(int(self.seed) + PROBE_SEED_OFFSET)
         return torch.randn(self.n_probes, d, generator=gen, dtype=torch.float32)
 
     def times(self) -> Tensor:
         """The probed times, shape (n_times,)."""
-        if self.n_times == 1:
-            return torch.tensor([0.5 * (self.t_low + self.t_high)], dtype=torch.float32)
-        return torch.linspace(self.t_low, self.t_high, self.n_times, dtype=torch.float32)
+        return mismatch_times(self.t_low, self.t_high, self.n_times)
 
     @torch.no_grad()
     def mismatch(self, Z: Tensor) -> Tensor:
@@ -153,21 +141,11 @@ class FlowMismatch(TorchFlowDetector):
         device = self._device
         eps = self.probes(Z.shape[1]).to(device)
         times = self.times().to(device)
-        weights = (1.0 - times).pow(2) if self.time_weighting == "denoise" else torch.ones_like(times)
-        out = []
         rows = max(1, SCORE_CHUNK // (self.n_probes * self.n_times))
+        out = []
         for chunk in torch.split(Z.to(device), rows):
-            n, d = chunk.shape
-            x = chunk[:, None, None, :]  # (n, 1, 1, d)
-            e = eps[None, :, None, :]  # (1, M, 1, d)
-            t = times[None, None, :, None]  # (1, 1, J, 1)
-            x_t = (1.0 - t) * e + t * x  # (n, M, J, d)
-            flat_t = times.repeat(n * self.n_probes)
-            v = self.model_.velocity(x_t.reshape(-1, d), flat_t).reshape(x_t.shape)
-            m = (v - (x - e)).pow(2).mean(dim=-1)  # (n, M, J)
-            out.append(m * weights)
+            out.append(velocity_mismatch(self.model_.velocity, chunk, eps, times, 1.0, self.time_weighting))
         return torch.cat(out)
 
     def _score_model(self, Z: Tensor) -> np.ndarray:
-        per_probe = self.mismatch(Z).mean(dim=2)  # mean over t: (n, M)
-        return per_probe.median(dim=1).values.double().cpu().numpy()
+        return aggregate_mismatch(self.mismatch(Z)).double().cpu().numpy()

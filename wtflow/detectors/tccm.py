@@ -6,58 +6,24 @@ every training point to the origin. Score: ||f(x, 1) + x||, the distance from th
 one-step endpoint phi = x + f(x, 1). Defaults are the authors' published class defaults: a
 256-256 ReLU MLP, Adam with lr 1e-3, batch 64, 100 epochs, standardised inputs.
 
-No code of the authors' repository is used (it carries no licence). Training runs through
-``wtflow.train`` (the optimiser is AdamW with weight decay 0, i.e. Adam; constant learning rate).
+No code of the authors' repository is used (it carries no licence). The model is
+``wtflow.FlowModel(net="tccm-mlp", loss="contraction")`` (``wtflow.networks.ContractionMLP``,
+``wtflow.losses.ContractionLoss``), trained by ``wtflow.train`` (the optimiser is AdamW with weight
+decay 0, i.e. Adam; constant learning rate).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..model import FlowModel
-from ..networks import SinusoidalTimeEmbedding, _time_as_batch
-from ..paths import sample_time
+from ..networks import ContractionMLP
 from ._torch import SCORE_CHUNK, TorchFlowDetector
 from .base import check_array, check_int
 
 __all__ = ["TCCM", "ContractionMLP"]
-
-
-class ContractionMLP(nn.Module):
-    """f(x, t): [x, sinusoidal(t)] -> depth x (Linear(hidden) + ReLU) -> Linear(d); (N, d) -> (N, d)."""
-
-    def __init__(self, dim: int, hidden: int = 256, depth: int = 2, time_dim: int = 128):
-        super().__init__()
-        self.dim = dim
-        self.time_embedding = SinusoidalTimeEmbedding(time_dim)
-        layers: list[nn.Module] = []
-        width = dim + time_dim
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        layers.append(nn.Linear(width, dim))
-        self.mlp = nn.Sequential(*layers)
-        self.config = {"dim": dim, "hidden": hidden, "depth": depth, "time_dim": time_dim}
-
-    def forward(self, x: Tensor, t: float | Tensor) -> Tensor:
-        t = _time_as_batch(t, x)
-        return self.mlp(torch.cat([x, self.time_embedding(t)], dim=1))
-
-
-class _ContractionModel(FlowModel):
-    """A ``FlowModel`` whose loss is TCCM's: E_t ||f(x, t) + x||^2 with t ~ U(0, 1), so ``wtflow.train`` fits it."""
-
-    def __init__(self, dim: int, hidden: int, depth: int, time_dim: int):
-        super().__init__(dim, net="mlp", net_kwargs={"hidden": 1, "depth": 1, "time_dim": 2}, wt="none", target="point")
-        self.velocity = ContractionMLP(dim, hidden=hidden, depth=depth, time_dim=time_dim)
-        self.config["net_kwargs"] = dict(self.velocity.config)
-        self.config["net"] = "tccm-mlp"
-
-    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        t = sample_time(x.shape[0], generator=generator, dtype=torch.float32).to(x.device, x.dtype)
-        return (self.velocity(x, t) + x).pow(2).mean()
 
 
 class TCCM(TorchFlowDetector):
@@ -111,7 +77,8 @@ class TCCM(TorchFlowDetector):
         return self.epochs, self.batch_size
 
     def _build_model(self, d: int) -> FlowModel:
-        return _ContractionModel(d, self.hidden, self.depth, self.time_dim)
+        net_kwargs = {"hidden": self.hidden, "depth": self.depth, "time_dim": self.time_dim}
+        return FlowModel(d, net="tccm-mlp", net_kwargs=net_kwargs, wt="none", target="point", loss="contraction")
 
     @torch.no_grad()
     def _endpoints(self, Z: Tensor) -> Tensor:
