@@ -68,3 +68,28 @@ def test_atomic_writes_follow_the_umask(tmp_path):
     assert path.read_text() == "hello\n"
     assert (path.stat().st_mode & 0o777) == 0o644
     assert not list(path.parent.glob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        bytes(range(256)) * 3,  # random-looking bytes
+        b"\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False, 'shape': (3,), }" + b" " * 60,  # a .npy
+        pickle.dumps({"a": 1}),  # a raw pickle, not a torch.save archive
+    ],
+)
+def test_garbage_is_reported_as_corrupt_without_unsafe_advice(tmp_path, content):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"junk\.pt: the file is truncated or corrupt") as info:
+        load_checkpoint(path, "unit")
+    message = str(info.value)
+    assert "pickled" not in message and "allow_pickle" not in message and "weights_only" not in message
+
+
+def test_refused_pickle_names_the_object_but_gives_no_unsafe_advice(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "wtflow", "payload": {"obj": Evil()}}, path)
+    with pytest.raises(CheckpointError, match=r"pickled objects .*\(Unsupported global: GLOBAL print\)") as info:
+        load_checkpoint(path, "unit")
+    assert "weights_only=False" not in str(info.value) and "trust" not in str(info.value)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -105,15 +106,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str, map_location: str | torc
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        record = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"refusing to load {path}: it contains pickled objects that weights_only loading does not allow "
-            f"(only tensors, numbers, strings, lists and dicts are accepted). Details: {str(err).splitlines()[0]}"
-        ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated or corrupt ({err})") from err
+    record = _read_record(path, map_location)
     if not isinstance(record, dict) or record.get("format") != FORMAT or "payload" not in record:
         raise CheckpointError(f"{path} is not a wtflow checkpoint (missing format/payload fields)")
     if record.get("kind") != kind:
@@ -123,6 +116,36 @@ def load_checkpoint(path: str | os.PathLike, kind: str, map_location: str | torc
     if _checksum(kind, record["payload"]) != record.get("checksum"):
         raise CheckpointError(f"checksum mismatch in {path}: the file was modified after it was written")
     return record["payload"]
+
+
+def _read_record(path: Path, map_location) -> Any:
+    """``torch.load(weights_only=True)``, with every failure reported as corrupt or as a refused pickled object."""
+    # torch.save writes a zip archive; anything else (random bytes, a .npy, a raw pickle) is not a checkpoint.
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: the file is truncated or corrupt (not a torch.save archive)"
+        )
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch's message advises loading with weights_only=False; only the refused item is passed on.
+        refused = re.search(r"WeightsUnpickler error:\s*(Unsupported (?:global: GLOBAL \S+|\w+ \S+))", str(err))
+        if refused is None:
+            raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated or corrupt") from None
+        raise CheckpointError(
+            f"refusing to load {path}: it contains pickled objects that weights_only loading does not accept "
+            f"({refused.group(1)}); wtflow checkpoints hold only tensors, numbers, strings, lists and dicts, so "
+            "this file was not written by wtflow or was tampered with"
+        ) from None
+    except Exception as err:  # noqa: BLE001 - a damaged archive surfaces as many exception types
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: the file is truncated or corrupt ({_first_words(err)})"
+        ) from err
+
+
+def _first_words(err: BaseException, limit: int = 160) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return text[:limit]
 
 
 def dumps_config(config: Mapping[str, Any]) -> str:

@@ -5,7 +5,9 @@
   Lemma 5: ||LN(x)|| = sqrt(D) (sqrt(D sigma^2 / (sigma^2 + eps)) with eps > 0).
 * ``"batchnorm"``: non-learnable BatchNorm over the batch (and spatial) axes per
   feature/channel; batch statistics while training, running statistics at test
-  time; Lemma 6: the batch average of ||BN(x)||^2 is D as eps -> 0.
+  time; Lemma 6: the batch average of ||BN(x)||^2 is D as eps -> 0. Under data
+  parallelism the batch statistics pool every process's part of the batch
+  (SyncBatchNorm semantics), so the map does not depend on the number of processes.
 
 These normalise x_0 (the WT map). Normalising the *network input* x_t is a
 different thing, the "std" ablation of Table XI: ``input_norm=True`` on the
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from ._validation import as_event_shape, check_choice
@@ -76,7 +79,11 @@ class BatchNormWT(nn.Module):
 
     Axis 1 of the batch is the feature/channel axis; statistics pool the batch
     and all remaining axes. Training mode uses batch statistics and updates the
-    running ones; eval mode uses the running statistics.
+    running ones; eval mode uses the running statistics. When ``process_group`` is
+    set (the trainer does so under DDP), training statistics are all-reduced over
+    that group: the mean and then the centred sum of squares (two passes, as
+    precise as the single-process formula), so every process normalises with the
+    statistics of the global batch and keeps identical running statistics.
 
     Args:
         num_features: size of axis 1 (C for (B, C, H, W), D for (N, D)).
@@ -97,6 +104,7 @@ class BatchNormWT(nn.Module):
         self.register_buffer("running_mean", torch.zeros(self.num_features))
         self.register_buffer("running_var", torch.ones(self.num_features))
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+        self.process_group: dist.ProcessGroup | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, C, ...) -> (N, C, ...): (x - mu_c) / sqrt(sigma_c^2 + eps) per feature/channel c (eq. 40-41)."""
@@ -104,13 +112,11 @@ class BatchNormWT(nn.Module):
             raise ValueError(f"batchnorm WT map expects shape (N, {self.num_features}, ...), got {tuple(x.shape)}")
         axes = [0, *range(2, x.ndim)]
         if self.training:
-            count = x.numel() // self.num_features
+            mean, var, count = self._batch_statistics(x, axes)
             if count < 2:
                 raise ValueError(
                     f"batchnorm WT map needs more than one value per feature in training, got {tuple(x.shape)}"
                 )
-            mean = x.mean(dim=axes)
-            var = x.var(dim=axes, unbiased=False)
             with torch.no_grad():
                 self.num_batches_tracked += 1
                 m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
@@ -122,8 +128,39 @@ class BatchNormWT(nn.Module):
         shape = (1, self.num_features, *([1] * (x.ndim - 2)))
         return (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
 
+    def _batch_statistics(self, x: Tensor, axes: list[int]) -> tuple[Tensor, Tensor, int]:
+        """Per-feature mean and biased variance over ``axes`` (and over the process group, if set), and the count."""
+        count = x.numel() // self.num_features
+        group = self.process_group
+        if group is None or dist.get_world_size(group) == 1:
+            return x.mean(dim=axes), x.var(dim=axes, unbiased=False), count
+        all_reduce = _AllReduceSum.apply
+        total = torch.tensor(float(count), device=x.device, dtype=torch.float64)
+        dist.all_reduce(total, group=group)
+        mean = all_reduce(x.sum(dim=axes), group) / total
+        shape = (1, self.num_features, *([1] * (x.ndim - 2)))
+        var = all_reduce((x - mean.view(shape)).pow(2).sum(dim=axes), group) / total
+        return mean, var, int(total.item())
+
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum}"
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over the process group; the gradient of each process's input is the summed upstream gradient."""
+
+    @staticmethod
+    def forward(ctx, tensor: Tensor, group) -> Tensor:
+        ctx.group = group
+        out = tensor.clone()
+        dist.all_reduce(out, group=group)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        grad = grad.clone()
+        dist.all_reduce(grad, group=ctx.group)
+        return grad, None
 
 
 def make_wt_map(name: str, event_shape: int | Sequence[int], eps: float = 1e-5, **kwargs) -> nn.Module:
