@@ -47,24 +47,24 @@ class CategoryData:
 
 def run(cfg: RunConfig, progress: bool = True) -> Path:
     """Run every (category, method, seed) cell not finished yet; returns the path of ``summary.csv``."""
-    from wtflow.distributed import process_group  # rank/world from torchrun's environment, or (0, 1)
+    from wtflow.distributed import context_from_env
 
     folder = RunFolder(cfg.out)
-    rank, world = process_group()
-    if rank == 0:
-        folder.prepare(cfg.to_dict())
-        _write_provenance(folder, cfg)
-    _barrier(world)
     specs = resolve_methods(cfg.methods)
     categories = _categories(cfg)
-    device = _device(cfg, rank)
+    ctx = context_from_env(_device(cfg))
+    if ctx.is_main:
+        folder.prepare(cfg.to_dict())
+        _write_provenance(folder)
+    ctx.barrier()
+    device = ctx.device(_device(cfg))
     extractor = _extractor(cfg, device)
-    for category in categories[rank::world]:
+    for category in categories[ctx.rank :: ctx.world_size]:
         _run_category(cfg, folder, extractor, category, specs, device, progress)
-    _barrier(world)
+    ctx.barrier()
     from .report import write_summary
 
-    return write_summary(folder, cfg, categories, specs) if rank == 0 else folder.root / "summary.csv"
+    return write_summary(folder, cfg, categories, specs) if ctx.is_main else folder.root / "summary.csv"
 
 
 def _categories(cfg: RunConfig) -> list[str]:
@@ -79,18 +79,16 @@ def _categories(cfg: RunConfig) -> list[str]:
     return list(cfg.categories)
 
 
-def _device(cfg: RunConfig, rank: int) -> torch.device:
+def _device(cfg: RunConfig) -> torch.device:
     if cfg.device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
-        return torch.device("cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(cfg.device)
 
 
 def _extractor(cfg: RunConfig, device: torch.device):
     from .features import FeatureExtractor
 
-    return FeatureExtractor(cfg.backbone, layer=cfg.layer, weights=cfg.weights, device=device)
+    return FeatureExtractor(cfg.backbone, layer=cfg.layer, weights=cfg.weights, device=device, pretrained=cfg.pretrained)
 
 
 def _run_category(cfg, folder: RunFolder, extractor, category: str, specs, device, progress: bool) -> None:
@@ -115,29 +113,49 @@ def _run_category(cfg, folder: RunFolder, extractor, category: str, specs, devic
 
 def _category_data(cfg, folder: RunFolder, extractor, category: str, progress: bool) -> CategoryData:
     from .data import load_split, read_mask
-    from .features import extract_to_store, feature_store_key
 
     splits = {}
     for split, cap in (("train", cfg.max_train), ("test", cfg.max_test)):
         samples = load_split(cfg.dataset, cfg.root, category, split)
-        splits[split] = _cap(samples, cap, split)
+        splits[split] = _cap(samples, cap)
     feature_dir = Path(cfg.feature_dir) if cfg.feature_dir else folder.root / "features"
-    stores = {}
-    for split, samples in splits.items():
-        key = feature_store_key(extractor, cfg.resolution, [s.image_path for s in samples])
-        stores[split] = extract_to_store(
-            extractor, samples, feature_dir / category / key / split, resolution=cfg.resolution, progress=progress
-        )
+    stores = {
+        split: _feature_store(extractor, samples, cfg.resolution, feature_dir / category / split, progress)
+        for split, samples in splits.items()
+    }
     test = splits["test"]
     size = (cfg.resolution, cfg.resolution)
-    masks = torch.stack([read_mask(s.mask_paths, size) for s in test])
+    masks = torch.stack([read_mask(s.masks, size) for s in test])
     labels = torch.tensor([int(s.label) for s in test], dtype=torch.long)
     if labels.min() == labels.max():
         raise ValueError(f"the test split of {category} has only {'anomalous' if labels[0] else 'normal'} images")
     return CategoryData(category, stores["train"], stores["test"], labels, masks, test)
 
 
-def _cap(samples: list, cap: int | None, split: str) -> list:
+def _feature_store(extractor, samples: list, resolution: int, parent: Path, progress: bool):
+    """The split's feature store, extracted once: reopened when complete, rebuilt when a run died mid-write."""
+    from wtflow.store import FeatureStore, StoreError
+
+    from .data import read_image
+    from .features import extract_to_store
+
+    path = parent / extractor.store_key(resolution, [s.image for s in samples])
+    if path.exists():
+        try:
+            return FeatureStore.open(path)
+        except StoreError as err:
+            print(f"rebuilding the feature store {path}: {err}", file=sys.stderr)
+
+    def batches():
+        for start in range(0, len(samples), extractor.batch_size):
+            chunk = samples[start : start + extractor.batch_size]
+            yield torch.stack([read_image(s.image, resolution) for s in chunk])
+
+    meta = {"files": [str(s.image) for s in samples]}
+    return extract_to_store(extractor, batches(), path, len(samples), meta=meta, overwrite=True, progress=progress)
+
+
+def _cap(samples: list, cap: int | None) -> list:
     """At most ``cap`` samples, taken evenly over the sorted list so every defect type keeps its share."""
     if cap is None or len(samples) <= cap:
         return samples
@@ -150,15 +168,21 @@ def _run_cell(cfg, folder: RunFolder, data: CategoryData, spec: MethodSpec, seed
         from .flows import run_flow_cell
 
         return run_flow_cell(cfg, folder, data, spec, seed, device, progress)
-    from .baselines import make_baseline
-
-    baseline = make_baseline(spec.kind, cfg, seed=seed, device=device)
-    baseline.fit(data.train)
-    evaluation = evaluate_maps(cfg, data, baseline.anomaly_maps, baseline.anomaly_maps)
+    baseline = _baseline(spec.kind, cfg, seed)
+    baseline.fit(data.train[torch.arange(len(data.train))].to(device))
+    evaluation = evaluate_maps(cfg, data, lambda x: baseline.score_maps(x.to(device)))
     record = {"epoch": None, **evaluation.metrics}
     folder.append_metrics(data.name, spec.name, seed, record)
     save_examples(folder.cell(data.name, spec.name, seed), evaluation, data.labels)
     return [record]
+
+
+def _baseline(kind: str, cfg, seed: int):
+    from .baselines import GaussianBaseline, PatchCoreBaseline
+
+    if kind == "gaussian":
+        return GaussianBaseline(channels=cfg.gaussian_channels, seed=seed, top_fraction=cfg.top_fraction)
+    return PatchCoreBaseline(coreset_ratio=cfg.coreset_ratio, seed=seed, top_fraction=cfg.top_fraction)
 
 
 _EXTRA_COLUMNS = (
@@ -195,7 +219,7 @@ def _short(result: dict[str, Any]) -> str:
     )
 
 
-def _write_provenance(folder: RunFolder, cfg: RunConfig) -> None:
+def _write_provenance(folder: RunFolder) -> None:
     import json
 
     from wtflow.checkpoint import write_text_atomic
@@ -204,9 +228,3 @@ def _write_provenance(folder: RunFolder, cfg: RunConfig) -> None:
     record = provenance(command=sys.argv)
     write_text_atomic(folder.root / "provenance.json", json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
 
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
