@@ -22,7 +22,6 @@ The defect magnitudes were fixed before any detector was run on this data; the f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wtflow.checkpoint import write_atomic, write_text_atomic
+from wtflow.utils import write_atomic, write_json
 
 from .backbones import BACKBONES, load_backbone, pooled_features
 
@@ -163,7 +162,7 @@ def build_texture_dataset(
         "crop": CROP,
         "input_size": INPUT_SIZE,
     }
-    write_text_atomic(out / "textures.json", json.dumps(meta, indent=2) + "\n")
+    write_json(meta, out / "textures.json")
     return written
 
 

@@ -8,6 +8,8 @@ CSV (and Markdown) tables and ``MANIFEST.md`` into ``paper_figs/out/`` (or ``out
 
 from __future__ import annotations
 
+from wtflow.utils import ensure_writable_dir
+
 from ._core import (
     DEFAULT_OUT,
     NOT_REPRODUCED,
@@ -178,8 +180,17 @@ def build(
         command = (
             "python -m paper_figs" + (" --quick" if quick else "") + (f" --only {' '.join(names)}" if names else "")
         )
+    ensure_writable_dir(settings.out, "paper_figs output folder")  # before any compute
     start = time.perf_counter()
-    reports = run_figures(specs, settings)
+    done: list[FigureReport] = []
+
+    def on_done(report: FigureReport) -> None:
+        # the MANIFEST after every entry: a killed run keeps the record of what it finished
+        done.append(report)
+        merged = merge_previous(settings.out, done, REGISTRY)
+        write_manifest(merged, REGISTRY, settings, time.perf_counter() - start, command)
+
+    reports = run_figures(specs, settings, on_done)
     wall = time.perf_counter() - start
     write_manifest(merge_previous(settings.out, reports, REGISTRY), REGISTRY, settings, wall, command)
     return reports

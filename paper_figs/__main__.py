@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from wtflow.utils import ensure_writable_dir
+
 from . import DEFAULT_OUT, REGISTRY, build, spec_by_name
 from ._core import STATUS_FAILED, STATUS_OK
 
@@ -69,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     start = time.perf_counter()
+    try:
+        ensure_writable_dir(args.out, "--out")
+    except OSError as err:
+        print(f"python -m paper_figs: error: {err}", file=sys.stderr)
+        return 2
     reports = build(args.only, args.out, args.quick, args.seed, args.rerun_bench, args.jobs, command.strip())
     wall = time.perf_counter() - start
     print(f"\n[paper_figs] done in {wall:.1f} s; manifest: {Path(args.out) / 'MANIFEST.md'}")

@@ -10,14 +10,12 @@ paper, derived from the numbers it computed.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import importlib
 import json
 import multiprocessing
 import os
 import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -26,6 +24,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from wtflow.utils import git_state
 
 __all__ = [
     "DEFAULT_OUT",
@@ -164,7 +164,7 @@ class Context:
         """Write ``fig`` as ``<stem>.png`` and ``<stem>.pdf`` (atomic) and close it."""
         import matplotlib.pyplot as plt
 
-        from toys._common import figure_style, save_figure
+        from wtflow.utils import figure_style, save_figure
 
         with figure_style():  # the style's savefig settings (200 dpi, tight bounding box) apply to every figure
             paths = save_figure(fig, self.out, stem)
@@ -174,20 +174,20 @@ class Context:
 
     def save_table(self, table: dict, stem: str, what: str) -> None:
         """Write a tidy table (column -> 1-D array) as ``<stem>.csv`` (atomic)."""
-        from toys._common import write_csv
+        from wtflow.utils import write_csv
 
         self._add(write_csv(table, self.out / f"{stem}.csv"), "table (CSV)", what)
 
     def save_text(self, text: str, filename: str, kind: str, what: str) -> None:
         """Write text (Markdown, JSON...) atomically."""
-        from toys._common import write_text
+        from wtflow.utils import write_text_atomic
 
-        self._add(write_text(self.out / filename, text), kind, what)
+        self._add(write_text_atomic(self.out / filename, text), kind, what)
 
     def save_json(self, obj: Any, filename: str, what: str) -> None:
-        from toys._common import _jsonable
+        from wtflow.utils import jsonable
 
-        self.save_text(json.dumps(_jsonable(obj), indent=2) + "\n", filename, "config (JSON)", what)
+        self.save_text(json.dumps(jsonable(obj), indent=2) + "\n", filename, "config (JSON)", what)
 
     def number(self, line: str) -> None:
         self.report.numbers.append(line)
@@ -249,13 +249,20 @@ def run_figure(spec: FigureSpec, settings: Settings) -> FigureReport:
     return report
 
 
-def run_group(specs: Sequence[FigureSpec], settings: Settings) -> list[FigureReport]:
-    """Build the entries of one group in order, in this process."""
-    with contextlib.suppress(Exception):
-        import torch
+def run_group(
+    specs: Sequence[FigureSpec], settings: Settings, on_done: Callable[[FigureReport], None] | None = None
+) -> list[FigureReport]:
+    """Build the entries of one group in order, in this process (one torch thread: toys and claims use one
+    thread anyway, and groups run side by side); ``on_done`` sees each report as soon as it exists."""
+    from wtflow.utils import torch_threads
 
-        torch.set_num_threads(1)  # each group is one worker; toys and claims use one thread anyway
-    return [run_figure(spec, settings) for spec in specs]
+    reports = []
+    with torch_threads(1):
+        for spec in specs:
+            reports.append(run_figure(spec, settings))
+            if on_done is not None:
+                on_done(reports[-1])
+    return reports
 
 
 def _groups(specs: Sequence[FigureSpec]) -> list[list[FigureSpec]]:
@@ -266,22 +273,27 @@ def _groups(specs: Sequence[FigureSpec]) -> list[list[FigureSpec]]:
     return sorted(groups.values(), key=lambda g: -sum(s.cost for s in g))
 
 
-def run_figures(specs: Sequence[FigureSpec], settings: Settings) -> list[FigureReport]:
+def run_figures(
+    specs: Sequence[FigureSpec], settings: Settings, on_done: Callable[[FigureReport], None] | None = None
+) -> list[FigureReport]:
     """Build ``specs`` (grouped; ``settings.jobs`` worker processes, 1 = in this process) and return the reports
-    in registry order."""
+    in registry order; ``on_done(report)`` is called as each entry (in parallel: each group) finishes."""
     order = {spec.name: i for i, spec in enumerate(specs)}
     groups = _groups(specs)
     reports: list[FigureReport] = []
     if settings.jobs <= 1 or len(groups) <= 1:
         for group in groups:
-            reports += run_group(group, settings)
+            reports += run_group(group, settings, on_done)
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(settings.jobs, len(groups)), mp_context=ctx) as pool:
             futures = {pool.submit(run_group, group, settings): group for group in groups}
             for future in as_completed(futures):
                 try:
-                    reports += future.result()
+                    done = future.result()
+                    reports += done
+                    for report in done if on_done is not None else []:
+                        on_done(report)
                 except Exception as err:  # noqa: BLE001 - a crashed worker fails its group only
                     for spec in futures[future]:
                         reports.append(
@@ -299,24 +311,6 @@ def run_figures(specs: Sequence[FigureSpec], settings: Settings) -> list[FigureR
 # --------------------------------------------------------------------------------------------------
 # MANIFEST
 # --------------------------------------------------------------------------------------------------
-
-
-def git_state() -> str:
-    """Short commit and whether tracked files differ from it."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return commit + (" with uncommitted changes" if dirty else "")
 
 
 def report_from_json(obj: dict) -> FigureReport:
@@ -422,10 +416,9 @@ def write_manifest(
     reports: Sequence[FigureReport], registry: Sequence[FigureSpec], settings: Settings, wall_s: float, argv: str
 ) -> tuple[Path, Path]:
     """Write MANIFEST.md and manifest.json (atomic) into ``settings.out``."""
-    from toys._common import write_text
+    from wtflow.utils import write_text_atomic
 
-    settings.out.mkdir(parents=True, exist_ok=True)
-    md = write_text(settings.out / "MANIFEST.md", render_manifest(reports, registry, settings, wall_s, argv))
+    md = write_text_atomic(settings.out / "MANIFEST.md", render_manifest(reports, registry, settings, wall_s, argv))
     payload = {
         "argv": argv,
         "scale": settings.scale,
@@ -435,5 +428,5 @@ def write_manifest(
         "python": sys.version.split()[0],
         "entries": [asdict(r) for r in reports],
     }
-    js = write_text(settings.out / "manifest.json", json.dumps(payload, indent=2) + "\n")
+    js = write_text_atomic(settings.out / "manifest.json", json.dumps(payload, indent=2) + "\n")
     return md, js

@@ -76,7 +76,7 @@ def build_vectors(ctx: Context) -> None:
     """Table (CSV + Markdown) and per-category AUROC heatmap (PNG + PDF) of the vector benchmark."""
     import matplotlib.pyplot as plt
 
-    from toys._common import figure_style
+    from wtflow.utils import figure_style
 
     if ctx.settings.rerun_bench:
         from benchmarks.vectors import main as bench_main

@@ -13,6 +13,8 @@ import re
 import numpy as np
 import torch
 
+from wtflow.utils import OKABE_ITO, figure_style
+
 from ._core import NOT_REPRODUCED, REPRODUCED, REPRODUCED_WITH_DIFFERENCES, Context
 
 __all__ = [
@@ -27,12 +29,12 @@ __all__ = [
     "radius_figure",
 ]
 
-T_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+T_COLORS = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "orange", "sky")]
 VERDICT_COLORS = {
-    "holds": "#009E73",
-    "holds with correction": "#56B4E9",
-    "loose by a factor": "#F0E442",
-    "refuted": "#D55E00",
+    "holds": OKABE_ITO["green"],
+    "holds with correction": OKABE_ITO["sky"],
+    "loose by a factor": OKABE_ITO["yellow"],
+    "refuted": OKABE_ITO["vermillion"],
     "not checkable": "#BBBBBB",
 }
 
@@ -103,7 +105,6 @@ def radius_figure(size: str = "quick", seed: int = 0):
 
     from theory.claims import run_claim
     from theory.claims.normalization import PAPER_BATCH_SIZE, TABLE_XIII_BN_STEP0, TABLE_XIV_LN_STEP0
-    from toys._common import OKABE_ITO, figure_style
 
     lemma5, per_sample = run_claim("lemma5", size), run_claim("lemma6_per_sample", size)
     eps = LN_EPS
@@ -383,7 +384,6 @@ def bounds_figure(size: str = "quick"):
     import matplotlib.pyplot as plt
 
     from theory.claims import run_claim
-    from toys._common import figure_style
 
     lemma3, eq28, lemma4 = (run_claim(c, size) for c in ("lemma3", "eq28", "lemma4"))
     dims3, ts3 = np.asarray(eq28.data["dims"]), np.asarray(eq28.data["T"], dtype=float)
@@ -505,7 +505,6 @@ def claims_figure(size: str = "quick"):
     import matplotlib.pyplot as plt
 
     from theory.claims import REGISTRY, run_claims
-    from toys._common import figure_style
 
     results, skipped = run_claims(size)
     rows: dict[str, list] = {k: [] for k in ("claim_id", "label", "where", "verdict", "correction", "measured")}

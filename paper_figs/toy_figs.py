@@ -75,7 +75,7 @@ def _pct(x: float) -> str:
 
 def build_ring(ctx: Context) -> None:
     """Fig. 1 with ``toys.ring``: trajectories across epochs, radius vs t, trapping vs distance from the centre."""
-    from toys._common import select
+    from wtflow.utils import select
 
     ring = _toy_module("ring")
     result = ring.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
@@ -178,7 +178,7 @@ def build_ring(ctx: Context) -> None:
 
 def build_mixture(ctx: Context) -> None:
     """Fig. 5 with ``toys.mixture``: CPF strength |u(x, 0+)| vs d (eq. 13) and trajectories for several d."""
-    from toys._common import select
+    from wtflow.utils import select
 
     mixture = _toy_module("mixture")
     result = mixture.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
@@ -265,7 +265,7 @@ def build_mixture(ctx: Context) -> None:
 
 def build_supports(ctx: Context) -> None:
     """Fig. 8 and Suppl. XI-C with ``toys.supports``: trajectories and AUROC across epochs per support case."""
-    from toys._common import select
+    from wtflow.utils import select
 
     supports = _toy_module("supports")
     result = supports.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
@@ -330,7 +330,7 @@ def build_supports(ctx: Context) -> None:
 def build_singularity(ctx: Context) -> None:
     """Theorems 1-2 with ``toys.singularity``: learned-field error against the exact population and n-point fields
     on a log grid of t near 0, per D and truncation T."""
-    from toys._common import select
+    from wtflow.utils import select
 
     singularity = _toy_module("singularity")
     result = singularity.simulate(quick=ctx.quick, seed=ctx.seed, progress=False)
@@ -427,7 +427,7 @@ def radial_tables(result) -> dict[str, dict]:
     """Tables XII-XIV analogues from a ``toys.radial`` result: stem -> table with one row per D (mean ||x_t|| of
     held-out normals at Euler steps 0, 5, ..., K; learned field, Euler K), plus ``sqrt_d`` and the paper's
     class-mean of ||x_t|| / radius at the same steps (``paper_mean_over_radius_step_*``, first row only)."""
-    from toys._common import select
+    from wtflow.utils import select
 
     from .paper_data import PAPER_STEPS, PAPER_TABLES, paper_radius
 
@@ -497,7 +497,7 @@ def radial_vs_paper_figure(result):
     radius, band = min..max over classes)."""
     import matplotlib.pyplot as plt
 
-    from toys._common import OKABE_ITO, figure_style, select
+    from wtflow.utils import OKABE_ITO, figure_style, select
 
     from .paper_data import PAPER_STEPS, PAPER_TABLES, paper_radius
 
@@ -530,7 +530,7 @@ def radial_vs_paper_figure(result):
 
 def build_radial(ctx: Context) -> None:
     """Fig. 4F and Tables XII-XIV analogues with ``toys.radial``."""
-    from toys._common import select
+    from wtflow.utils import select
 
     from .paper_data import PAPER_STEPS, PAPER_TABLES, paper_radius
 

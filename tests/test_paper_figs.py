@@ -227,6 +227,37 @@ def test_cli_exit_status_is_nonzero_after_a_failure(tmp_path, monkeypatch, capsy
     assert names == ["fake_fail", "fake_ok", "fake_missing"]
 
 
+def _manifest_reader(ctx: paper_figs.Context) -> None:
+    # runs after fake_ok in the same group: the MANIFEST on disk must already record it
+    names = [e["name"] for e in json.loads((ctx.out / "manifest.json").read_text())["entries"]]
+    ctx.number(f"manifest before this entry: {', '.join(names)}")
+    ctx.verdict(paper_figs.REPRODUCED)
+
+
+def test_manifest_is_written_after_every_entry(tmp_path, monkeypatch):
+    specs = (
+        FigureSpec("fake_ok", "works", "Table 0", "none", f"{__name__}:_ok_builder", group="a", cost=2),
+        FigureSpec("fake_reader", "reads", "Table 1", "none", f"{__name__}:_manifest_reader", group="a", cost=1),
+    )
+    monkeypatch.setattr(paper_figs, "REGISTRY", specs)
+    reports = paper_figs.build(None, tmp_path, quick=True, jobs=1)
+    assert reports[1].numbers == ["manifest before this entry: fake_ok"]
+
+
+def test_unwritable_out_is_refused_before_any_compute(tmp_path, monkeypatch, capsys):
+    import paper_figs.__main__ as cli
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("nothing may run when --out is unusable")
+
+    monkeypatch.setattr(cli, "build", no_compute)
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["--quick", "--out", str(tmp_path / "file" / "out")]) == 2
+    assert "a parent of it is a file" in capsys.readouterr().err
+    with pytest.raises(NotADirectoryError, match="paper_figs output folder"):
+        paper_figs.build(None, tmp_path / "file", quick=True)
+
+
 def test_unknown_entry_is_a_usage_error(capsys):
     import paper_figs.__main__ as cli
 

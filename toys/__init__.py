@@ -23,9 +23,13 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from ._common import CACHE_ENV, ToyResult, cache_dir, save_figure
+from wtflow.utils import ensure_writable_dir, save_figure
 
-__all__ = ["CACHE_ENV", "SIMULATORS", "ToyResult", "cache_dir", "load", "run_all"]
+from ._cache import CACHE_ENV, CacheRebuildWarning, cache_dir
+from ._result import ToyResult
+from ._solvers import Solver
+
+__all__ = ["CACHE_ENV", "SIMULATORS", "CacheRebuildWarning", "Solver", "ToyResult", "cache_dir", "load", "run_all"]
 
 SIMULATORS = ("ring", "mixture", "supports", "radial", "singularity")
 
@@ -52,6 +56,8 @@ def run_all(
     """
     import matplotlib.pyplot as plt
 
+    if out is not None:
+        ensure_writable_dir(out)
     results = {}
     for name in names:
         module = load(name)
@@ -59,7 +65,7 @@ def run_all(
         result = module.simulate(quick=quick, seed=seed, progress=progress)
         figs = module.plot(result)
         result.info["wall_seconds"] = time.perf_counter() - start
-        if out is not None:
+        if out is not None:  # written as soon as each toy is done: a later failure keeps the earlier toys
             result.write(out)
             for fig_name, fig in figs.items():
                 save_figure(fig, out, fig_name)

@@ -23,29 +23,22 @@ import torch
 
 from theory import exact_field, marginal_velocity
 from wtflow import GaussianMixture, UniformSphere
-
-from ._common import (
-    FIELD_COLORS,
-    FIELD_LABELS,
-    SOLVER_LABELS,
-    FieldSimulatorConfig,
-    LearnedField,
-    ToyResult,
+from wtflow.utils import (
     concat_tables,
-    config_dict,
     derive_seed,
     figure_style,
-    full_batch_train,
     make_table,
-    planar_runs,
     progress_enabled,
-    run_cli,
     select,
     torch_threads,
-    trained_snapshots,
-    trajectory_array,
     unique,
 )
+
+from ._cache import full_batch_train, trained_snapshots
+from ._cli import run_cli
+from ._planar import FieldSimulatorConfig, planar_runs, trajectory_array
+from ._result import FIELD_COLORS, FIELD_LABELS, ToyResult, config_dict
+from ._solvers import learned_velocity, solver_caption
 
 __all__ = ["MixtureConfig", "mixture_source", "plot", "simulate"]
 
@@ -87,6 +80,7 @@ class MixtureConfig(FieldSimulatorConfig):
         return replace(base, **overrides)
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.radius > 0:
             raise ValueError(f"radius must be > 0, got {self.radius!r}")
         if not self.d_values or min(self.d_values) <= 0:
@@ -173,7 +167,7 @@ def simulate(
             )
             info["cache"][f"d={d:g}"] = run.cache_info
             empirical = GaussianMixture.empirical(x_train.double())
-            learned = LearnedField(run.models[cfg.epochs], scale)
+            learned = learned_velocity(run.models[cfg.epochs], scale)
             x_tr = x_train.double()
             with torch.no_grad():
                 cpf_points += [
@@ -392,7 +386,7 @@ def plot(result: ToyResult, solver: str = "adaptive") -> dict:
                     ax.set_xlabel("x₁ (data units)")
         fig.suptitle(
             f"4-component source inside radius d (dotted) to the ring R = {radius:g}\n"
-            f"{SOLVER_LABELS.get(solver, solver)} from t0 = {cfg['t0']:g}; n = {cfg['n_train']}, "
+            f"{solver_caption(solver)} from t0 = {cfg['t0']:g}; n = {cfg['n_train']}, "
             f"{cfg['epochs']} epochs"
         )
         figs["mixture_trajectories"] = fig

@@ -33,29 +33,26 @@ import torch
 
 from theory import exact_field
 from wtflow import GaussianMixture, StandardGaussian, score_endpoints
-
-from ._common import (
-    FIELD_COLORS,
+from wtflow.utils import (
     OKABE_ITO,
-    LearnedField,
-    ToyResult,
+    auroc,
     concat_tables,
-    config_dict,
     derive_seed,
     epoch_colors,
     figure_style,
-    full_batch_train,
-    integrate,
     log_ticks,
     make_table,
     progress_bar,
     progress_enabled,
-    run_cli,
     select,
     torch_threads,
-    trained_snapshots,
     unique,
 )
+
+from ._cache import full_batch_train, trained_snapshots
+from ._cli import run_cli
+from ._result import FIELD_COLORS, ToyResult, config_dict
+from ._solvers import Solver, as_solvers, learned_velocity, run_solver
 
 __all__ = ["RadialConfig", "manifold_data", "plot", "simulate"]
 
@@ -82,7 +79,7 @@ class RadialConfig:
         epochs, hidden, depth, time_dim, lr, weight_decay, lr_step_fraction, lr_gamma: MLP and optimiser.
         steps: K of the many-step Euler solver (the paper's tables: 50).
         t0: start time of every solver (the exact n-point field is undefined at 0).
-        learned_solvers, exact_solvers: solvers per field (see the module docstring for the adaptive one).
+        learned_solvers, exact_solvers: ``Solver``s per field (see the module docstring for the adaptive one).
         rtol, atol: adaptive tolerances.
         seed, threads: base seed and torch threads.
     """
@@ -107,8 +104,8 @@ class RadialConfig:
     lr_gamma: float = 0.1
     steps: int = 50
     t0: float = 1e-3
-    learned_solvers: tuple[str, ...] = ("euler1", "euler50", "adaptive")
-    exact_solvers: tuple[str, ...] = ("euler1", "euler50")
+    learned_solvers: tuple[Solver, ...] = (Solver("euler", 1), Solver("euler", 50), Solver("dopri5"))
+    exact_solvers: tuple[Solver, ...] = (Solver("euler", 1), Solver("euler", 50))
     rtol: float = 1e-3
     atol: float = 1e-5
     seed: int = 0
@@ -127,8 +124,10 @@ class RadialConfig:
             raise ValueError(f"n_exact must be <= n_test and n_train_eval, got {self.n_exact}")
         if self.n_train_eval > self.n_train:
             raise ValueError(f"n_train_eval must be <= n_train, got {self.n_train_eval} > {self.n_train}")
-        if f"euler{self.steps}" not in self.learned_solvers:
-            raise ValueError(f"learned_solvers must contain 'euler{self.steps}' (steps={self.steps})")
+        object.__setattr__(self, "learned_solvers", as_solvers(self.learned_solvers, "learned_solvers"))
+        object.__setattr__(self, "exact_solvers", as_solvers(self.exact_solvers, "exact_solvers"))
+        if Solver("euler", self.steps) not in self.learned_solvers:
+            raise ValueError(f"learned_solvers must contain Solver('euler', {self.steps}) (steps={self.steps})")
 
 
 def manifold_data(
@@ -236,7 +235,7 @@ def simulate(
                 # BN: the training batch's own statistics, as in training (on a copy: train mode updates buffers)
                 mapped_train = copy.deepcopy(model.wt_map).train()(x_train).double()
             fields = {
-                "learned": (LearnedField(model), cfg.learned_solvers),
+                "learned": (learned_velocity(model), cfg.learned_solvers),
                 "exact_empirical": (
                     exact_field(GaussianMixture.empirical(mapped_train), StandardGaussian(dim)),
                     cfg.exact_solvers,
@@ -248,7 +247,7 @@ def simulate(
                     phis = {}
                     for group, x0 in mapped.items():
                         x0 = x0[: cfg.n_exact] if name == "exact_empirical" else x0
-                        out = integrate(
+                        out = run_solver(
                             velocity,
                             x0,
                             solver,
@@ -258,12 +257,12 @@ def simulate(
                             rtol=cfg.rtol,
                             atol=cfg.atol,
                         )
-                        info["seconds"][f"D={dim}/{wt}/{name}/{solver}/{group}"] = out.seconds
+                        info["seconds"][f"D={dim}/{wt}/{name}/{solver.label}/{group}"] = out.seconds
                         phis[group] = torch.from_numpy(out.x_end)
-                        keys = {"D": dim, "wt": wt, "field": name, "solver": solver, "group": group}
+                        keys = {"D": dim, "wt": wt, "field": name, "solver": solver.label, "group": group}
                         norms.append(_norm_rows(keys, out.times, out.norms, dim))
                         ends.append(_endpoint_row(keys, out.norms, dim))
-                    aurocs.append(_auroc_rows({"D": dim, "wt": wt, "field": name, "solver": solver}, phis))
+                    aurocs.append(_auroc_rows({"D": dim, "wt": wt, "field": name, "solver": solver.label}, phis))
     norms_t = concat_tables(norms)
     return ToyResult(
         name=NAME,
@@ -321,8 +320,6 @@ def _endpoint_row(keys: dict, norms: np.ndarray, dim: int) -> dict:
 
 
 def _auroc_rows(keys: dict, phis: dict) -> dict:
-    from sklearn.metrics import roc_auc_score  # imported here: sklearn takes a second to import
-
     phi = torch.cat([phis["normal"], phis["anomaly"]])
     labels = np.r_[np.zeros(len(phis["normal"])), np.ones(len(phis["anomaly"]))]
     finite = torch.isfinite(phi).all(dim=1)
@@ -331,7 +328,7 @@ def _auroc_rows(keys: dict, phis: dict) -> dict:
         values = np.full(len(phi), np.finfo(float).max)  # an exploded endpoint counts as most anomalous
         if finite.any():
             values[finite.numpy()] = score_endpoints(phi[finite], score).numpy()
-        scores[score] = roc_auc_score(labels, values)
+        scores[score] = auroc(labels, values)
     return make_table(
         2,
         **keys,
@@ -396,9 +393,9 @@ def plot(result: ToyResult) -> dict:
                     ax.set_ylabel(f"D = {dim}\nmean ||x_t|| / sqrt(D)")
                 if i == len(dims) - 1:
                     ax.set_xlabel(f"Euler step (K = {steps}, from t0 = {cfg['t0']:g})")
-        axes[0, 0].legend(fontsize=5.5, loc="lower left")
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize=6.5)
         fig.suptitle(
-            f"Radial dynamics of a {cfg['latent_dim']}-dim ReLU manifold in R^D (n = {cfg['n_train']}, "
+            f"Radial dynamics of a ReLU manifold of dimension {cfg['latent_dim']} in R^D (n = {cfg['n_train']}, "
             f"{cfg['epochs']} epochs; Tables XII-XIV, Fig. 4F)"
         )
         figs["radial_norms"] = fig

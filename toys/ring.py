@@ -29,32 +29,25 @@ from scipy import stats
 
 from theory import exact_field
 from wtflow import GaussianMixture, UniformSphere
-
-from ._common import (
-    FIELD_COLORS,
-    FIELD_LABELS,
+from wtflow.utils import (
     OKABE_ITO,
-    SOLVER_LABELS,
-    FieldSimulatorConfig,
-    LearnedField,
     Table,
-    ToyResult,
     concat_tables,
-    config_dict,
     derive_seed,
     epoch_colors,
     figure_style,
-    full_batch_train,
     make_table,
-    planar_runs,
     progress_enabled,
-    run_cli,
     select,
     torch_threads,
-    trained_snapshots,
-    trajectory_array,
     unique,
 )
+
+from ._cache import full_batch_train, trained_snapshots
+from ._cli import run_cli
+from ._planar import FieldSimulatorConfig, planar_runs, trajectory_array
+from ._result import FIELD_COLORS, FIELD_LABELS, ToyResult, config_dict
+from ._solvers import learned_velocity, solver_caption
 
 __all__ = ["RingConfig", "plot", "simulate"]
 
@@ -98,6 +91,7 @@ class RingConfig(FieldSimulatorConfig):
         return replace(base, **overrides)
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.radius > 0:
             raise ValueError(f"radius must be > 0, got {self.radius!r}")
         for src in self.sources:
@@ -133,7 +127,7 @@ def simulate(
         config: full configuration; default ``RingConfig()`` (or ``RingConfig.quick()`` with ``quick``).
         seed: overrides ``config.seed``.
         progress: progress bars (None: only on an interactive terminal, never under pytest).
-        use_cache: reuse / store trained models in the cache (``toys._common.cache_dir``).
+        use_cache: reuse / store trained models in the cache (``toys.cache_dir``).
 
     Returns:
         ``ToyResult`` with tables ``trajectories`` (setting, sigma, mu_x, mu_y, field, epoch, solver, traj, step,
@@ -168,7 +162,7 @@ def simulate(
                 use_cache=use_cache,
             )
             info["cache"][f"setting{setting}"] = run.cache_info
-            fields = {("learned", e): LearnedField(m, scale) for e, m in run.models.items()}
+            fields = {("learned", e): learned_velocity(m, scale) for e, m in run.models.items()}
             fields[("exact_population", -1)] = exact_field(population, target)
             fields[("exact_empirical", -1)] = exact_field(GaussianMixture.empirical(x_train.double()), target)
             constants = {"setting": setting, "sigma": sigma, "mu_x": mu_x, "mu_y": mu_y}
@@ -325,7 +319,7 @@ def plot(result: ToyResult, solver: str = "adaptive") -> dict:
         axes[0, 0].legend(loc="lower left", fontsize=6, framealpha=0.8)
         fig.suptitle(
             f"rFM to a ring of radius R = {radius:g}: {cfg['n_trajectories']} trajectories "
-            f"({SOLVER_LABELS.get(solver, solver)}, from t0 = {cfg['t0']:g}); n = {cfg['n_train']} training points"
+            f"({solver_caption(solver)}, from t0 = {cfg['t0']:g}); n = {cfg['n_train']} training points"
         )
         figs["ring_trajectories"] = fig
 
@@ -350,7 +344,7 @@ def plot(result: ToyResult, solver: str = "adaptive") -> dict:
             ax.set_title(f"σ = {float(s['sigma'][0]):g}, μ = ({float(s['mu_x'][0]):g}, {float(s['mu_y'][0]):g})")
         axes[0, 0].set_ylabel("radius ||x_t|| (data units), median and IQR")
         axes[0, -1].legend(loc="upper left", fontsize=6)
-        fig.suptitle(f"Radial trajectories ({SOLVER_LABELS.get(solver, solver)}): first inward, then to the ring")
+        fig.suptitle(f"Radial trajectories ({solver_caption(solver)}): first inward, then to the ring")
         figs["ring_radius"] = fig
 
         # --- trapping --------------------------------------------------------------------------------

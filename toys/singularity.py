@@ -25,27 +25,24 @@ import torch
 
 from theory import marginal_velocity
 from wtflow import GaussianMixture, StandardGaussian
-
-from ._common import (
-    FIELD_COLORS,
-    LearnedField,
-    ToyResult,
+from wtflow.utils import (
     concat_tables,
-    config_dict,
     derive_seed,
     epoch_colors,
     figure_style,
-    full_batch_train,
     log_ticks,
     make_table,
     progress_bar,
     progress_enabled,
-    run_cli,
     select,
     torch_threads,
-    trained_snapshots,
     unique,
 )
+
+from ._cache import full_batch_train, trained_snapshots
+from ._cli import run_cli
+from ._result import FIELD_COLORS, ToyResult, config_dict
+from ._solvers import learned_velocity
 
 __all__ = ["SingularityConfig", "plot", "simulate", "singularity_source"]
 
@@ -195,7 +192,7 @@ def simulate(
                     loss=np.asarray(run.epoch_loss),
                 )
             )
-            learned = LearnedField(run.models[cfg.epochs])
+            learned = learned_velocity(run.models[cfg.epochs])
             empirical = GaussianMixture.empirical(x_train.double())
             target = StandardGaussian(dim)
             for start, x_0 in starts.items():
@@ -302,7 +299,8 @@ def plot(result: ToyResult) -> dict:
                     ax.set_ylabel(f"D = {dim}\nmean ||v - u||² / D")
                 if i == len(dims) - 1:
                     ax.set_xlabel("flow time t on the path (log scale)")
-        axes[0, 0].legend(fontsize=5.5, loc="lower left")
+        # below the panels: inside, the legend covers curves that differ by orders of magnitude across panels
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=6.5)
         cfg = result.config
         fig.suptitle(
             f"Field errors near t = 0 (n = {cfg['n_train']} training points, {cfg['epochs']} epochs, "

@@ -26,31 +26,26 @@ import torch
 
 from theory import exact_field
 from wtflow import GaussianMixture, StandardGaussian, score_endpoints
-
-from ._common import (
-    FIELD_LABELS,
+from wtflow.utils import (
     OKABE_ITO,
-    SOLVER_LABELS,
-    FieldSimulatorConfig,
-    LearnedField,
-    ToyResult,
+    auroc,
     concat_tables,
-    config_dict,
     derive_seed,
     figure_style,
-    full_batch_train,
-    integrate,
     log_ticks,
     make_table,
     progress_bar,
     progress_enabled,
-    run_cli,
     select,
     torch_threads,
-    trained_snapshots,
-    trajectory_array,
-    trajectory_table,
+    unique,
 )
+
+from ._cache import full_batch_train, trained_snapshots
+from ._cli import run_cli
+from ._planar import FieldSimulatorConfig, trajectory_array, trajectory_table
+from ._result import FIELD_LABELS, ToyResult, config_dict
+from ._solvers import learned_velocity, run_solver, solver_caption
 
 __all__ = ["SupportsConfig", "plot", "simulate"]
 
@@ -96,6 +91,7 @@ class SupportsConfig(FieldSimulatorConfig):
         return replace(base, **overrides)
 
     def __post_init__(self):
+        super().__post_init__()
         for case in self.cases:
             if len(case) != 4 or not case[3] > 0:
                 raise ValueError(f"each case must be (name, mean_x, mean_y, variance > 0), got {case!r}")
@@ -117,21 +113,6 @@ def _configs(cfg: SupportsConfig) -> tuple[dict, dict]:
         "t_min": 0.0,
     }
     return model, full_batch_train(cfg, epochs=cfg.snapshots[-1])
-
-
-class _WTField:
-    """The learned field acting on WT-mapped points; start points are mapped by the model's WT map first."""
-
-    def __init__(self, model):
-        self.model = model.eval()
-        self.field = LearnedField(model)
-
-    def start(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.model.map_data(x.float()).double()
-
-    def __call__(self, x_t, t):
-        return self.field(x_t, t)
 
 
 def simulate(
@@ -181,7 +162,7 @@ def simulate(
         )
         info["cache"]["model"] = run.cache_info
         target = StandardGaussian(2)
-        fields = {("learned", e): _WTField(m) for e, m in run.models.items()}
+        fields = {("learned", e): learned_velocity(m) for e, m in run.models.items()}
         fields[("exact_population", -1)] = exact_field(normal, target)
         fields[("exact_empirical", -1)] = exact_field(GaussianMixture.empirical(x_train.double()), target)
         scores, trajectories = [], []
@@ -189,9 +170,12 @@ def simulate(
         exact_rows = np.flatnonzero(point_col < cfg.n_exact)
         for (name, epoch), field_, solver in progress_bar(items, "supports", show):
             rows = exact_rows if name == "exact_empirical" else np.arange(len(x_all))
-            x_start = field_.start(x_all[rows]) if isinstance(field_, _WTField) else x_all[rows]
-            out = integrate(field_, x_start, solver, cfg.t0, n_record=cfg.n_record, rtol=cfg.rtol, atol=cfg.atol)
-            info["seconds"][f"{name}@{epoch}/{solver}"] = out.seconds
+            x_start = x_all[rows]
+            if name == "learned":  # the learned field acts on WT-mapped points: x_0 = WT(x)
+                with torch.no_grad():
+                    x_start = run.models[epoch].map_data(x_start.float()).double()
+            out = run_solver(field_, x_start, solver, cfg.t0, n_record=cfg.n_record, rtol=cfg.rtol, atol=cfg.atol)
+            info["seconds"][f"{name}@{epoch}/{solver.label}"] = out.seconds
             phi = torch.from_numpy(out.x_end)
             finite = torch.isfinite(phi).all(dim=1)
             density = torch.full((len(phi),), math.nan, dtype=torch.float64)
@@ -201,7 +185,7 @@ def simulate(
                     len(phi),
                     field=name,
                     epoch=epoch,
-                    solver=solver,
+                    solver=solver.label,
                     group=group_col[rows],
                     point=point_col[rows],
                     x0=x_all[rows, 0].numpy(),
@@ -223,7 +207,7 @@ def simulate(
                             group="normal" if group == "normal" else "anomaly",
                             field=name,
                             epoch=epoch,
-                            solver=solver,
+                            solver=solver.label,
                         )
                     )
     scores_t = concat_tables(scores)
@@ -250,8 +234,6 @@ def simulate(
 def auroc_table(scores, cases) -> dict:
     """AUROC (normals 0, anomalies 1; higher score = more anomalous) per case, field, epoch, solver and score.
     Non-finite scores (an exploded endpoint) are ranked as the most anomalous."""
-    from sklearn.metrics import roc_auc_score  # imported here: sklearn takes a second to import
-
     rows = {k: [] for k in ("case", "field", "epoch", "solver", "score", "auroc", "n_normal", "n_anomaly")}
     keys = list(dict.fromkeys(zip(scores["field"], scores["epoch"], scores["solver"])))
     for name, epoch, solver in keys:
@@ -270,7 +252,7 @@ def auroc_table(scores, cases) -> dict:
                         epoch,
                         solver,
                         score,
-                        roc_auc_score(labels, values),
+                        auroc(labels, values),
                         int((labels == 0).sum()),
                         int(labels.sum()),
                     ),
@@ -330,12 +312,12 @@ def plot(result: ToyResult, solver: str = "euler20") -> dict:
         axes[0, 0].legend(fontsize=6, loc="lower right")
         fig.suptitle(
             f"Normals N(0, I) (blue; n = {len(pts['x'])} training points in grey) and anomalies (orange): "
-            f"{SOLVER_LABELS.get(solver, solver)} from t0 = {cfg['t0']:g}"
+            f"{solver_caption(solver)} from t0 = {cfg['t0']:g}"
         )
         figs["supports_trajectories"] = fig
 
         auroc = result.table("auroc", score="density")
-        solvers = list(cfg["solvers"])
+        solvers = unique(auroc, "solver")
         fig, axes = plt.subplots(
             1, len(solvers), figsize=(3.0 * len(solvers), 3.0), squeeze=False, sharey=True, layout="constrained"
         )
@@ -358,7 +340,7 @@ def plot(result: ToyResult, solver: str = "euler20") -> dict:
             log_ticks(ax, cfg["snapshots"])
             ax.set_ylim(0, 1.02)
             ax.set_xlabel(f"training epochs (full batch, n = {len(pts['x'])})")
-            ax.set_title(SOLVER_LABELS.get(sv, sv))
+            ax.set_title(solver_caption(sv))
         axes[0, 0].set_ylabel("AUROC of the density proxy (eq. 2)")
         axes[0, -1].legend(fontsize=5.5, loc="lower right", ncol=1)
         fig.suptitle("Anomaly separation vs training: disjoint, intersecting and overlapping supports")

@@ -17,8 +17,9 @@ import time
 
 import torch
 
+from wtflow.utils import ensure_writable_dir, save_figure, torch_threads
+
 from . import CACHE_ENV, SIMULATORS, run_all
-from ._common import torch_threads
 
 
 def time_simulators(names, quick: bool, warm: bool, out: str | None = None) -> list[tuple[str, str, float]]:
@@ -40,8 +41,6 @@ def time_simulators(names, quick: bool, warm: bool, out: str | None = None) -> l
                     result, figs = results[name]
                     rows.append((name, label, result.info["wall_seconds"]))
                     if out is not None and label == "cold":
-                        from ._common import save_figure
-
                         result.write(out)
                         for fig_name, fig in figs.items():
                             save_figure(fig, out, fig_name)
@@ -87,6 +86,11 @@ def main(argv=None) -> None:
     parser.add_argument("--names", nargs="+", default=list(SIMULATORS), choices=SIMULATORS)
     parser.add_argument("--out", default=None, help="also write the cold pass's figures and tables here")
     args = parser.parse_args(argv)
+    if args.out is not None:
+        try:
+            ensure_writable_dir(args.out, "--out")
+        except OSError as err:
+            parser.error(str(err))
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, default torch threads {torch.get_num_threads()}")
     if args.threads:
         for label, threads, ms in time_threads():

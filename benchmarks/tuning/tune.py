@@ -27,12 +27,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from sklearn.metrics import roc_auc_score
 
 import wtflow
 from benchmarks.data import digits_datasets, load_folder, one_class_split, resolve_data
 from benchmarks.vectors import _Mahalanobis, _pyod_factory, _Standardized
+from wtflow.utils import auroc, limit_threads
 
 LOG = Path(__file__).resolve().parent / "runs.jsonl"
 
@@ -55,7 +54,7 @@ def one_class_auroc(kind: str, params: dict, datasets, seeds=(0, 1, 2)) -> dict:
         for ds in datasets:
             split = one_class_split(ds, seed)
             det = make_detector(kind, params, seed, split.X_train.shape[1]).fit(split.X_train)
-            auc = roc_auc_score(split.y_test, det.decision_function(split.X_test))
+            auc = auroc(split.y_test, det.decision_function(split.X_test))
             aucs.append(auc)
             per_cat.setdefault(ds.name, []).append(auc)
         per_seed.append(float(np.mean(aucs)))
@@ -89,7 +88,7 @@ def holdout(kind: str, params: dict, seeds=(0,), categories=None, fit_fraction=0
             det = make_detector(kind, params, seed, X.shape[1]).fit(X_fit)
             s_fit, s_hold = det.decision_function(X_fit), det.decision_function(X_hold)
             y = np.r_[np.zeros(len(s_fit)), np.ones(len(s_hold))]
-            gap = roc_auc_score(y, np.r_[s_fit, s_hold])
+            gap = auroc(y, np.r_[s_fit, s_hold])
             gaps.append(gap)
             exceed.append(float((s_hold > np.quantile(s_fit, 0.9)).mean()))
             per_cat[ds.name] = round(float(gap), 3)
@@ -101,12 +100,12 @@ def main(argv=None) -> int:
     mode, kind = argv[0], argv[1]
     params = json.loads(argv[2]) if len(argv) > 2 else {}
     extra = json.loads(argv[3]) if len(argv) > 3 else {}
-    torch.set_num_threads(1)
     start = time.perf_counter()
     modes = {"digits": digits, "textures": textures, "holdout": holdout}
     if mode not in modes:
         raise SystemExit(f"unknown mode {mode!r}; choose from {', '.join(modes)}")
-    result = modes[mode](kind, params, **extra)
+    with limit_threads(1):  # small detectors on a shared CPU: one thread for torch and the BLAS pools
+        result = modes[mode](kind, params, **extra)
     result["wall_s"] = round(time.perf_counter() - start, 1)
     record = {"mode": mode, "detector": kind, "params": params, "extra": extra, **result}
     record["command"] = "python -m benchmarks.tuning.tune " + " ".join(f"'{a}'" if " " in a else a for a in argv)

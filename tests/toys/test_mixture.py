@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from toys import mixture
-from toys._common import select
+from wtflow.utils import select
 
 
 def test_source_is_symmetric_and_confined():

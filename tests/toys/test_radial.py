@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from toys import radial
-from toys._common import select
+from wtflow.utils import select
 
 
 def test_manifold_data_is_sparse_and_non_negative():

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from toys import ring
-from toys._common import select
+from wtflow.utils import select
 
 
 def test_tables_and_configuration(ring_result):
@@ -77,7 +77,7 @@ def test_learned_field_after_training_moves_points_to_the_ring(ring_result):
 def test_plot_returns_the_declared_figures(ring_result, tmp_path):
     import matplotlib.pyplot as plt
 
-    from toys._common import save_figure
+    from wtflow.utils import save_figure
 
     figs = ring.plot(ring_result)
     assert set(figs) == set(ring_result.figures)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from toys import singularity
-from toys._common import select
+from wtflow.utils import select
 
 
 def _err(result, **where):

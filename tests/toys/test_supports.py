@@ -3,7 +3,7 @@
 import numpy as np
 
 from toys import supports
-from toys._common import select
+from wtflow.utils import select
 
 
 def test_auroc_table(supports_result):
