@@ -41,6 +41,12 @@ def _run_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--backbone", default=None, help="timm backbone name (profile default)")
     p.add_argument("--layer", default=None, help="backbone stage by module name, e.g. layer3 (profile default)")
     p.add_argument("--weights", default=None, help="local weights file for the backbone (no download)")
+    p.add_argument(
+        "--random-init",
+        dest="pretrained",
+        action="store_false",
+        help="randomly initialised backbone (smoke tests only: its features mean nothing)",
+    )
     for name, kind, text in (
         ("--resolution", int, "square input size in pixels"),
         ("--nc", int, "U-Net width NC"),

@@ -49,6 +49,7 @@ class RunConfig:
         methods: names from ``benchmarks.images.methods.METHODS``.
         profile: ``"paper"`` or ``"cpu"``; fills every size option left at None.
         backbone, layer, weights: feature extractor (weights: None for the backbone's default, or a file).
+        pretrained: False gives a randomly initialised backbone (tests and smoke runs only).
         resolution: square input size in pixels; masks and anomaly maps are evaluated at this size.
         nc, pos_encoding: U-Net width NC and 2-D positional encoding.
         epochs, batch_size, lr, weight_decay, lr_step_fraction, lr_gamma, t_min: training (``wtflow.TrainConfig``).
@@ -73,6 +74,7 @@ class RunConfig:
     backbone: str | None = None
     layer: str | None = None
     weights: str | None = None
+    pretrained: bool = True
     resolution: int | None = None
     nc: int | None = None
     pos_encoding: bool = False

@@ -26,7 +26,8 @@ class Evaluation:
     """Metrics of one scorer on one category, with what the figures need.
 
     Attributes:
-        metrics: image_auroc, image_f1_max, pixel_auroc, aupro, pixel_f1_max.
+        metrics: image_auroc, image_f1_max, pixel_auroc, aupro, pixel_f1_max, and the bounds of the binned
+            pixel metrics (``*_error``: |binned - exact|, ``benchmarks.images.pixel_stream``).
         image_scores: (N,) float32.
         maps: (N, R, R) float16 localisation maps at the input resolution.
     """
@@ -48,31 +49,31 @@ def evaluate_maps(
     Args:
         cfg: the ``RunConfig`` (resolution, smoothing_sigma, top_fraction, fpr_limit).
         loc_maps: scorer for localisation (K = ``steps_loc`` for a flow).
-        det_maps: scorer for the image score (K = ``steps_det``); None or the same object: reuse ``loc_maps``.
+        det_maps: scorer for the image score (K = ``steps_det``); None: reuse the localisation maps.
+
+    Pixel metrics are accumulated in a fixed-size histogram (bounded memory at any resolution); the maps are
+    kept in float16 only for the figures.
     """
     from wtflow.scores import image_score
 
-    from .features import upsample_maps
-    from .metrics import image_metrics, pixel_metrics
+    from .baselines import upsample_maps
+    from .metrics import image_metrics
+    from .pixel_stream import PixelMetricAccumulator
 
     size = (cfg.resolution, cfg.resolution)
+    pixels = PixelMetricAccumulator(fpr_limit=cfg.fpr_limit)
     maps, scores = [], []
     n = len(data.test)
     for start in range(0, n, chunk):
         x = data.test[torch.arange(start, min(n, start + chunk))]
         loc = upsample_maps(loc_maps(x).float().cpu(), size, sigma=cfg.smoothing_sigma)
-        det = loc if det_maps is None or det_maps is loc_maps else det_maps(x).float().cpu()
-        if det is not loc:
-            det = upsample_maps(det, size, sigma=cfg.smoothing_sigma)
+        det = loc if det_maps is None else upsample_maps(det_maps(x).float().cpu(), size, sigma=cfg.smoothing_sigma)
+        pixels.update(loc, data.masks[start : start + len(x)])
         maps.append(loc.to(torch.float16))
         scores.append(image_score(det, cfg.top_fraction))
-    all_maps = torch.cat(maps)
     all_scores = torch.cat(scores).float()
-    metrics = {
-        **image_metrics(data.labels, all_scores),
-        **pixel_metrics(data.masks, all_maps.float(), fpr_limit=cfg.fpr_limit),
-    }
-    return Evaluation({k: float(v) for k, v in metrics.items()}, all_scores, all_maps)
+    metrics = {**image_metrics(all_scores, data.labels), **pixels.compute()}
+    return Evaluation({k: float(v) for k, v in metrics.items()}, all_scores, torch.cat(maps))
 
 
 def example_indices(labels: Tensor, scores: Tensor) -> dict[str, int]:

@@ -44,7 +44,6 @@ def build_detector(cfg, spec: MethodSpec, seed: int, device, checkpoint_dir: Pat
         seed=seed,
         device=str(device),
         amp=cfg.amp,
-        num_workers=cfg.num_workers,
         checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
         progress=progress,
     )
@@ -95,7 +94,7 @@ def _evaluate(cfg, data, detector, spec: MethodSpec):
     if spec.scorer == "mismatch":
 
         def mismatch_maps(x):
-            return detector.score_mismatch(x).maps
+            return detector.score_mismatch(x)[0]
 
         return evaluate_maps(cfg, data, mismatch_maps)
 

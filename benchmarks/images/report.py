@@ -122,7 +122,7 @@ def category_figures(folder: RunFolder, cfg, data, specs) -> list[Path]:
         fig, axes = plt.subplots(3, 3, figsize=(7.5, 7.5), constrained_layout=True)
         for row, (name, index, amap) in enumerate(zip(EXAMPLE_NAMES, examples["indices"], examples["maps"])):
             sample = data.test_samples[int(index)]
-            image = read_image(sample.image_path, cfg.resolution).permute(1, 2, 0).numpy()
+            image = read_image(sample.image, cfg.resolution).permute(1, 2, 0).numpy()
             score = float(examples["image_scores"][int(index)])
             axes[row, 0].imshow(image)
             axes[row, 0].set_ylabel(f"{name}\nscore {score:.3g}")

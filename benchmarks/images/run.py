@@ -13,7 +13,6 @@ Under ``torchrun --nproc_per_node N -m benchmarks.images run ...`` the categorie
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import sys
 import time
@@ -88,12 +87,14 @@ def _device(cfg: RunConfig) -> torch.device:
 def _extractor(cfg: RunConfig, device: torch.device):
     from .features import FeatureExtractor
 
-    return FeatureExtractor(cfg.backbone, layer=cfg.layer, weights=cfg.weights, device=device, pretrained=cfg.pretrained)
+    return FeatureExtractor(
+        cfg.backbone, layer=cfg.layer, weights=cfg.weights, device=device, pretrained=cfg.pretrained
+    )
 
 
 def _run_category(cfg, folder: RunFolder, extractor, category: str, specs, device, progress: bool) -> None:
     cells = [(spec, seed) for seed in cfg.seeds for spec in specs if folder.finished(category, spec.name, seed) is None]
-    if not cells:
+    if not cells and (folder.root / category / "figures" / "bars.png").exists():
         print(f"[{category}] all {len(specs) * len(cfg.seeds)} cells finished; skipped", file=sys.stderr)
         return
     data = _category_data(cfg, folder, extractor, category, progress)
@@ -221,10 +222,17 @@ def _short(result: dict[str, Any]) -> str:
 
 def _write_provenance(folder: RunFolder) -> None:
     import json
+    import platform
 
     from wtflow.checkpoint import write_text_atomic
-    from wtflow.utils.provenance import provenance
+    from wtflow.utils.provenance import git_state, package_versions
 
-    record = provenance(command=sys.argv)
+    record = {
+        "command": sys.argv,
+        "git": git_state(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": package_versions(("torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn")),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
     write_text_atomic(folder.root / "provenance.json", json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-
