@@ -140,3 +140,29 @@ def test_bad_loss_options_are_named():
         FlowModel(2, net="tccm-mlp", loss="contraction", t_min=0.1)
     with pytest.raises(ValueError, match="t_min must lie in"):
         RFMLoss(StandardGaussian(2), t_min=1.0)
+
+
+@pytest.mark.parametrize("kind", ["TCCM", "FlowMismatch"])
+def test_detector_files_carry_the_model_config_and_older_files_still_load(kind, tmp_path):
+    import numpy as np
+
+    import wtflow
+    from wtflow.checkpoint import load_checkpoint
+    from wtflow.detectors import load_detector
+
+    rng = np.random.default_rng(0)
+    X, X_test = np.abs(rng.normal(size=(40, 5))), np.abs(rng.normal(size=(6, 5)))
+    small = {"hidden": 8, "depth": 1, "time_dim": 4}
+    det = (wtflow.TCCM(epochs=2, **small) if kind == "TCCM" else wtflow.FlowMismatch(train_steps=3, **small)).fit(X)
+    path = det.save(tmp_path / "det.pt")
+    payload = load_checkpoint(path, "detector")
+    config = json.loads(payload["model"]["config"])
+    expected = ("tccm-mlp", "contraction") if kind == "TCCM" else ("mlp", "forward-fm")
+    assert (config["net"], config["loss"]) == expected
+    np.testing.assert_array_equal(load_detector(path).decision_function(X_test), det.decision_function(X_test))
+    # A file written before the config was stored: the model is rebuilt from the detector's parameters.
+    del payload["model"]["config"]
+    save_checkpoint(tmp_path / "old.pt", "detector", payload)
+    np.testing.assert_array_equal(
+        load_detector(tmp_path / "old.pt").decision_function(X_test), det.decision_function(X_test)
+    )

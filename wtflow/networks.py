@@ -15,14 +15,14 @@ All accept ``t`` as a float or an (N,) tensor and return a tensor shaped like x_
 velocity; its first optimiser step moves only that layer, after which gradients reach every parameter.
 "tccm-mlp" keeps PyTorch's default initialisation, as TCCM's description does.
 
-How the U-Net was chosen. The paper specifies: a U-Net, two down- and two up-sampling layers (so
+U-Net architecture. The paper specifies: a U-Net, two down- and two up-sampling layers (so
 three resolutions: 16x16, 8x8, 4x4 for the (1024, 16, 16) WideResNet-50 layer-3 maps of Suppl.
 XI-E), a base width NC in {128, 256, 512, 768}, optional positional encoding, and the parameter
 counts of Table IX: 0.34 B at NC = 512 and 0.76 B at NC = 768. It does not specify blocks per
 stage, channel multipliers, normalisation, how t is injected, or attention. The ratio
 0.76 / 0.34 = 2.24 ~ (768 / 512)^2 says the parameters scale as NC^2 with about 1290 NC^2
 parameters, i.e. they sit in NC-wide convolutions (a 3x3 conv at width m NC costs 9 m^2 NC^2).
-We assumed the most common diffusion-style choices and checked that they land there:
+The unspecified parts follow the common diffusion-style choices, which land there:
 
 * channel multipliers (1, 2, 4) for the three resolutions, 2 residual blocks per stage (the 4x4
   stage is the bottleneck), one skip connection per resolution (concatenated before the decoder
@@ -30,11 +30,11 @@ We assumed the most common diffusion-style choices and checked that they land th
 * time: sinusoidal(NC) -> Linear -> SiLU -> Linear to ``time_dim`` = 4 NC (default), then in every
   residual block a Linear to (scale, shift) applied as GN(h) (1 + scale) + shift after the first
   conv ("injected in every block"). A plain additive bias before the GN is partly (with one
-  channel per group, fully) normalised away: in small test nets t then changed the output by
-  only ~1e-6 relative, so we pay the 80 NC^2 extra parameters of (scale, shift).
+  channel per group, fully) normalised away, leaving the output almost independent of t; the
+  (scale, shift) form costs 80 NC^2 extra parameters.
 
-This gives exactly 1366 NC^2 + 193 NC + 18 C NC + C parameters for C input channels (the formula
-is checked against a meta-device count in benchmarks/unet_params.py): 0.368 B at NC = 512 and
+This gives exactly 1366 NC^2 + 193 NC + 18 C NC + C parameters for C input channels (checked
+against a meta-device count): 0.368 B at NC = 512 and
 0.820 B at NC = 768 for C = 1024, i.e. +8.1 % and +7.9 % over Table IX. The NC^2 term is
 dominated by the 4 NC-wide bottleneck and the up-sampling conv at 4x4 (720 of the 1366). With a
 DDPM-style additive time bias instead of (scale, shift) it would be 1286 NC^2 (+2 %), but see below.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..checkpoint import dumps_config
 from ..model import FlowModel
 from ..trainer import TrainConfig, resolve_device, train
 from .base import BaseDetector, check_float, check_int, seeded
@@ -84,9 +86,14 @@ class TorchFlowDetector(BaseDetector):
         return resolve_device(self.device)
 
     def _model_state(self) -> dict[str, Any]:
-        return {"state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}}
+        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        return {"config": dumps_config(self.model_.config), "state_dict": state}
 
     def _restore_model(self, state: dict[str, Any]) -> None:
-        model = self._build_model(self.n_features_in_)
+        # Files written before the model config was stored rebuild it from the detector's parameters.
+        if "config" in state:
+            model = FlowModel.from_config(json.loads(state["config"]))
+        else:
+            model = self._build_model(self.n_features_in_)
         model.load_state_dict(state["state_dict"])
         self.model_ = model.to(self._device).eval()
