@@ -3,8 +3,10 @@
 The field is a ``wtflow.FeatureMapDetector`` trained on the category's training feature store with checkpoints
 in ``<cell>/checkpoints``; a killed run resumes from there bit for bit on the CPU. It is evaluated from inside
 training (the trainer's epoch callback) every ``eval_every`` epochs and at each of the last ``eval_last`` epochs;
-each evaluation is one line of ``<cell>/metrics.jsonl``. A scorer that reuses another method's field
-(``flowmismatch``) loads that field (training it first if needed) and is evaluated once, on the final field.
+each evaluation is one line of ``<cell>/metrics.jsonl``. An interruption inside an evaluation loses that one
+evaluation unless it was the last epoch's (``n_evaluations`` in ``result.json`` says how many were averaged).
+A scorer that reuses another method's field (``flowmismatch``) loads that field (training it first if needed)
+and is evaluated once, on the final field.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def _trained_field(cfg, folder, data, spec: MethodSpec, seed: int, device, progr
         wanted = set(evaluation_epochs(cfg.epochs, cfg.eval_every, cfg.eval_last))
         done = {r.get("epoch") for r in folder.read_metrics(data.name, spec.name, seed)}
 
-        def callback(epoch: int, loss: float) -> None:
+        def callback(epoch: int, loss: float | None) -> None:
             if epoch in wanted and epoch not in done:
                 evaluation = _evaluate(cfg, data, detector, spec)
                 folder.append_metrics(data.name, spec.name, seed, {"epoch": epoch, "loss": loss, **evaluation.metrics})
@@ -86,6 +88,10 @@ def _trained_field(cfg, folder, data, spec: MethodSpec, seed: int, device, progr
 
     last = checkpoint_dir / "last.pt"
     detector.fit(data.train, callback=callback, resume=str(last) if last.exists() else None)
+    if callback is not None:
+        # An interruption inside the last epoch's evaluation leaves the trained state checkpointed but not
+        # evaluated; the final field is evaluated here then.
+        callback(cfg.epochs, None)
     detector.save(model_path)
     return detector
 

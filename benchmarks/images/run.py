@@ -87,9 +87,12 @@ def _device(cfg: RunConfig) -> torch.device:
 def _extractor(cfg: RunConfig, device: torch.device):
     from .features import FeatureExtractor
 
-    return FeatureExtractor(
-        cfg.backbone, layer=cfg.layer, weights=cfg.weights, device=device, pretrained=cfg.pretrained
-    )
+    # A randomly initialised backbone is seeded, so a resumed run extracts the same features as the first.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return FeatureExtractor(
+            cfg.backbone, layer=cfg.layer, weights=cfg.weights, device=device, pretrained=cfg.pretrained
+        )
 
 
 def _run_category(cfg, folder: RunFolder, extractor, category: str, specs, device, progress: bool) -> None:
