@@ -27,7 +27,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -232,16 +232,23 @@ class FeatureMapDetector:
             progress=bool(self.progress),
         )
 
-    def fit(self, data: Any, resume: str | os.PathLike | None = None) -> FeatureMapDetector:
+    def fit(
+        self,
+        data: Any,
+        resume: str | os.PathLike | None = None,
+        callback: Callable[[int, float], None] | None = None,
+    ) -> FeatureMapDetector:
         """Train on normal maps: a Tensor / numpy array (N, C, H, W), a torch Dataset of (C, H, W) tensors,
         or an iterable of (B, C, H, W) batches (concatenated in memory). ``resume``: a training checkpoint
-        (``checkpoint_dir/last.pt``) of the same configuration to continue from. Returns ``self``."""
+        (``checkpoint_dir/last.pt``) of the same configuration to continue from. ``callback(epoch, mean_loss)``
+        runs after every epoch with the detector usable for scoring (e.g. evaluation during training).
+        Returns ``self``."""
         self._check_params()
         data, event_shape = _training_data(data)
         model = self._build_model(event_shape)
-        result = train(model, data, self.train_config(), resume=resume)
+        self.model_, self.event_shape_ = model, tuple(event_shape)
+        result = train(model, data, self.train_config(), resume=resume, callback=callback)
         self.model_ = model.eval()
-        self.event_shape_ = tuple(event_shape)
         self.train_loss_ = np.asarray(result.step_loss)
         return self
 
