@@ -36,7 +36,7 @@ NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"
 
 
 # Every notebook must exist; more may be added (each then needs its twin and an index entry).
-REQUIRED = ("00", "01", "02", "03", "04", "05", "07")
+REQUIRED = ("00", "01", "02", "03", "04", "05", "06", "07")
 
 
 def test_the_notebooks_each_with_a_paired_copy_and_an_index_entry():

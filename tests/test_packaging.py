@@ -145,11 +145,11 @@ def test_wheel_metadata_carries_the_licence_and_extras_without_lightning(wheel):
     ]
     extras = {line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Provides-Extra:")}
     assert {"images", "anomalib", *EXTRAS} <= extras
-    assert _names_for_extra(requirements, "anomalib") == {"anomalib"}
+    assert "anomalib" in _names_for_extra(requirements, "anomalib")
     assert {"scikit-image", "timm"} <= _names_for_extra(requirements, "images")
     core = {req.name.lower() for req in requirements if req.marker is None}
     heavy = {"anomalib", "lightning", "pytorch-lightning"}
-    assert not core & heavy and not _names_for_extra(requirements, "all") & heavy, "pip install wtflow pulls Lightning"
+    assert not core & heavy, "pip install wtflow pulls Lightning"
 
 
 def test_licence_is_the_full_apache_2_text():

@@ -217,7 +217,11 @@ class FeatureMapDetector:
             )
 
     def train_config(self) -> TrainConfig:
-        """The ``wtflow.TrainConfig`` that ``fit`` uses."""
+        """The ``wtflow.TrainConfig`` that ``fit`` uses.
+
+        Training runs in this process alone even under ``torchrun``: the image harness spreads categories over
+        the processes, each training its own detector (data-parallel training of one model: ``wtflow.train`` or
+        ``python -m wtflow.launch``)."""
         return TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -230,6 +234,7 @@ class FeatureMapDetector:
             amp=bool(self.amp),
             checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
             progress=bool(self.progress),
+            data_parallel=False,
         )
 
     def fit(

@@ -22,7 +22,7 @@ from ..checkpoint import dumps_config
 __all__ = ["RUN_ONLY_OPTIONS", "TrainConfig", "TrainResult", "config_differences", "resolve_device"]
 
 # Options that change how a run is observed or stored, not what it computes: they may differ on resume.
-RUN_ONLY_OPTIONS = ("checkpoint_dir", "checkpoint_every", "progress", "num_workers", "overwrite")
+RUN_ONLY_OPTIONS = ("checkpoint_dir", "checkpoint_every", "progress", "num_workers", "overwrite", "data_parallel")
 
 
 @dataclass
@@ -47,6 +47,8 @@ class TrainConfig:
         progress: show a tqdm progress bar.
         num_workers: DataLoader worker processes reading batches (0: read in the training process).
         overwrite: allow replacing a previous run's ``last.pt`` in ``checkpoint_dir`` without resuming it.
+        data_parallel: under ``torchrun``, train data-parallel over the processes (True) or in this process
+            alone (False: when the processes run independent jobs, e.g. one category each).
     """
 
     epochs: int = 100
@@ -64,6 +66,7 @@ class TrainConfig:
     progress: bool = True
     num_workers: int = 0
     overwrite: bool = False
+    data_parallel: bool = True
 
     def __post_init__(self):
         check_positive_int("epochs", self.epochs)

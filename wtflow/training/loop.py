@@ -66,7 +66,7 @@ def train(
     event_shape = tuple(model.event_shape) if hasattr(model, "event_shape") else None
     training_data = as_training_data(data, event_shape)
     ckpt_path = prepare_checkpoint_dir(cfg.checkpoint_dir, resume, cfg.overwrite)
-    ctx = context_from_env(resolve_device(cfg.device))
+    ctx = context_from_env(resolve_device(cfg.device)) if cfg.data_parallel else DistContext()
     device = ctx.device(resolve_device(cfg.device))
     batches = EpochBatches(training_data.count, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
     _check_batch_sizes(model, cfg, training_data.count, batches, ctx)
