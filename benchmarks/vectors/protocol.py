@@ -8,19 +8,19 @@ files are written.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+
+from wtflow.utils import limit_threads
 
 from ..data import Dataset, Split, one_class_split
 from .methods import SPEED_VECTORS, MethodSpec, Standardized
@@ -235,26 +235,3 @@ def measure_scoring_speed(detector, X: np.ndarray, n: int = SPEED_VECTORS, repea
             }
         )
     return out
-
-
-@contextlib.contextmanager
-def limit_threads(n: int) -> Iterator[None]:
-    """torch and the BLAS / OpenMP pools of numpy and scikit-learn to ``n`` threads.
-
-    Oversubscribed pools are slow on a small shared CPU: PyOD's PCA on 190 x 512 vectors took
-    1.7 s with 2 OpenBLAS threads on a busy 2-core machine and 0.17 s with 1.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # scikit-learn brings it; without it only torch is limited
-        threadpool_limits = None
-    try:
-        if threadpool_limits is None:
-            yield
-        else:
-            with threadpool_limits(n):
-                yield
-    finally:
-        torch.set_num_threads(previous)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import wtflow
 from wtflow.checkpoint import write_atomic, write_text_atomic
+from wtflow.utils import git_state as provenance_git_state
+from wtflow.utils import package_versions
 
 from ..data import DEFAULT_DATA_NAME
 
@@ -278,36 +277,11 @@ def write_heatmap(path: Path, summary: list[dict[str, Any]], per_category: dict[
 
 
 def versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "wtflow": wtflow.__version__}
-    for pkg in ("torch", "numpy", "scikit-learn", "pyod", "scipy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+    return package_versions(("torch", "numpy", "scikit-learn", "pyod", "scipy"))
 
 
 def git_state() -> str:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "wtflow", "benchmarks/vectors", "benchmarks/data.py"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split("\n")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    changed = [line[3:] for line in dirty if line.strip()]
-    if changed:
-        return f"{commit} with uncommitted changes in {', '.join(changed)}"
-    return f"{commit} (wtflow/ and the benchmark code as committed)"
+    return provenance_git_state(paths=["wtflow", "benchmarks/vectors", "benchmarks/data.py"])
 
 
 def write_results(out: Path, rows, summary, per_category, meta, extras) -> list[Path]:

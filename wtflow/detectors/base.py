@@ -36,7 +36,8 @@ import torch
 
 from .._validation import check_choice
 from ..checkpoint import CheckpointError, dumps_config, load_checkpoint, save_checkpoint
-from .calibration import CALIBRATIONS, cross_fit_scores, exceed_confidence, torch_threads
+from ..utils.threads import torch_threads
+from .calibration import CALIBRATIONS, cross_fit_scores, exceed_confidence
 from .preprocessing import PREPROCESSING, Preprocessor, fit_preprocessor
 
 __all__ = ["PREPROCESSING", "BaseDetector", "NotFittedError", "load_detector"]

@@ -16,11 +16,9 @@ fitted on all n samples; the fold models only set the threshold and are discarde
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
-import torch
 
 __all__ = [
     "CALIBRATIONS",
@@ -28,7 +26,6 @@ __all__ = [
     "exceed_confidence",
     "fold_indices",
     "robust_scale",
-    "torch_threads",
     "transfer_scores",
 ]
 
@@ -100,17 +97,3 @@ def exceed_confidence(scores: np.ndarray, reference: np.ndarray, contamination: 
     p = (1.0 + k) / (2.0 + n)
     anomalous = 1.0 - binom.cdf(n - int(n * contamination), n, p)
     return np.where(scores > threshold, anomalous, 1.0 - anomalous)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)`` (None: leave it), restoring the previous value."""
-    if n is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

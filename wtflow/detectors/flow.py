@@ -24,9 +24,9 @@ from ..distributions import TARGETS
 from ..model import FlowModel
 from ..scores import SCORES, score_endpoints
 from ..trainer import TrainConfig
+from ..utils.threads import torch_threads
 from ._torch import SCORE_CHUNK, TorchFlowDetector
 from .base import check_array, check_float, check_int
-from .calibration import torch_threads
 
 __all__ = ["RFM", "WTFlow"]
 

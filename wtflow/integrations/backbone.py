@@ -77,6 +77,12 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
         state = state["state_dict"]
     target = model.state_dict()
     if set(target) <= set(state):
+        for name, ref in target.items():
+            if tuple(state[name].shape) != tuple(ref.shape):
+                raise BackboneError(
+                    f"{path}: tensor {name} has shape {tuple(state[name].shape)}, "
+                    f"but the model's has {tuple(ref.shape)}"
+                )
         model.load_state_dict({k: state[k] for k in target}, strict=True)
         return
     if len(state) != len(target):
