@@ -153,7 +153,7 @@ def test_build_methods_expands_pyod_baselines_and_shares_flow_fits():
 def test_mahalanobis_reference_matches_scikit_learns_ledoit_wolf():
     from sklearn.covariance import LedoitWolf
 
-    from benchmarks.vectors import _Mahalanobis
+    from benchmarks.vectors import Mahalanobis as _Mahalanobis
 
     rng = np.random.default_rng(3)
     X = np.abs(rng.normal(size=(60, 30))) * rng.uniform(0.01, 2.0, size=30)

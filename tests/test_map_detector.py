@@ -152,7 +152,7 @@ def test_a_dataset_is_handed_to_the_trainer_as_it_is(monkeypatch):
 
     seen = {}
 
-    def fake_train(model, data, config, resume=None):
+    def fake_train(model, data, config, resume=None, callback=None):
         seen.update(model=model, data=data, config=config, resume=resume)
         return TrainResult(step_loss=[1.0])
 
