@@ -5,7 +5,7 @@ filled in by the options the user gave.
 U-Net NC = 768, AdamW lr 2e-4, weight decay 0.1, step decay x0.1 every 25 epochs (Sec. V-A; Suppl. XI-D says
 every 20: ``--lr-step-fraction 0.2``), 100 epochs, batch 8, K = 20 steps for detection and K = 1 for
 localisation, mean +- std over the last 10 epochs. ``cpu`` keeps the method and shrinks the sizes: the offline
-EfficientNet-Lite0 at stride 16 (112 channels), 256^2 inputs (16 x 16 maps), NC = 64, 30 epochs.
+EfficientNet-Lite0 at stride 16 (112 channels), 256^2 inputs (16 x 16 maps), NC = 32, 10 epochs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "resolution": 512,
         "nc": 768,
         "epochs": 100,
-        "eval_every": 1,
+        "eval_every": 10,
         "eval_last": 10,
         "amp": True,
     },
@@ -31,8 +31,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "backbone": "efficientnet_lite0",
         "layer": "blocks.4",
         "resolution": 256,
-        "nc": 64,
-        "epochs": 30,
+        "nc": 32,
+        "epochs": 10,
         "eval_every": 5,
         "eval_last": 3,
         "amp": False,
