@@ -15,7 +15,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["EXAMPLE_NAMES", "Evaluation", "evaluate_maps", "example_indices", "load_examples", "save_examples"]
+__all__ = [
+    "EXAMPLE_NAMES",
+    "Evaluation",
+    "evaluate_maps",
+    "example_indices",
+    "metrics_of_maps",
+    "load_examples",
+    "save_examples",
+]
 
 EXAMPLES_KIND = "image-examples"
 EXAMPLE_NAMES = ("best", "median", "worst")
@@ -74,6 +82,18 @@ def evaluate_maps(
     all_scores = torch.cat(scores).float()
     metrics = {**image_metrics(all_scores, data.labels), **pixels.compute()}
     return Evaluation({k: float(v) for k, v in metrics.items()}, all_scores, torch.cat(maps))
+
+
+def metrics_of_maps(cfg, data, maps: Tensor, image_scores: Tensor, chunk: int = 32) -> Evaluation:
+    """Metrics of finished maps (N, R, R) at the input resolution and image scores (N,) from another tool."""
+    from .metrics import image_metrics
+    from .pixel_stream import PixelMetricAccumulator
+
+    pixels = PixelMetricAccumulator(fpr_limit=cfg.fpr_limit)
+    for start in range(0, len(maps), chunk):
+        pixels.update(maps[start : start + chunk], data.masks[start : start + chunk])
+    metrics = {**image_metrics(image_scores, data.labels), **pixels.compute()}
+    return Evaluation({k: float(v) for k, v in metrics.items()}, image_scores, maps.to(torch.float16))
 
 
 def example_indices(labels: Tensor, scores: Tensor) -> dict[str, int]:

@@ -24,7 +24,8 @@ class MethodSpec:
 
     Attributes:
         name: the name used on the command line and in result tables.
-        kind: ``"flow"``, ``"gaussian"`` or ``"patchcore"``.
+        kind: ``"flow"``, ``"gaussian"``, ``"patchcore"`` or ``"anomalib"`` (anomalib's model of that name, run on
+            the images by ``benchmarks.images.anomalib_models``; needs the ``anomalib`` extra).
         wt, target, input_norm: the flow's WT map, target and Table XI "std" input LayerNorm.
         scorer: ``"density"`` (eq. 2 maps, top-3 % image score) or ``"mismatch"`` (Flow Mismatching).
         field: name of the method whose trained field this scorer reuses (None: trains its own).
@@ -78,6 +79,10 @@ _SPECS = (
     ),
     MethodSpec("gaussian", "gaussian", "per-position Gaussian of the patch features, Mahalanobis (PaDiM-style)"),
     MethodSpec("patchcore", "patchcore", "nearest-neighbour patch memory bank with greedy coreset (PatchCore-style)"),
+    MethodSpec("anomalib-patchcore", "anomalib", "anomalib's PatchCore on the same images and metrics"),
+    MethodSpec("anomalib-padim", "anomalib", "anomalib's PaDiM on the same images and metrics"),
+    MethodSpec("anomalib-cflow", "anomalib", "anomalib's CFlow on the same images and metrics"),
+    MethodSpec("anomalib-fastflow", "anomalib", "anomalib's FastFlow (needs a ResNet backbone: --weights PATH)"),
 )
 METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in _SPECS}
 

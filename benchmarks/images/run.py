@@ -42,6 +42,7 @@ class CategoryData:
     labels: torch.Tensor  # (N_test,) int64, 1 = anomalous
     masks: torch.Tensor  # (N_test, R, R) bool
     test_samples: list  # reader samples, for the figures
+    train_samples: list
 
 
 def run(cfg: RunConfig, progress: bool = True) -> Path:
@@ -133,7 +134,7 @@ def _category_data(cfg, folder: RunFolder, extractor, category: str, progress: b
     labels = torch.tensor([int(s.label) for s in test], dtype=torch.long)
     if labels.min() == labels.max():
         raise ValueError(f"the test split of {category} has only {'anomalous' if labels[0] else 'normal'} images")
-    return CategoryData(category, stores["train"], stores["test"], labels, masks, test)
+    return CategoryData(category, stores["train"], stores["test"], labels, masks, test, splits["train"])
 
 
 def _feature_store(extractor, samples: list, resolution: int, parent: Path, progress: bool):
@@ -172,13 +173,36 @@ def _run_cell(cfg, folder: RunFolder, data: CategoryData, spec: MethodSpec, seed
         from .flows import run_flow_cell
 
         return run_flow_cell(cfg, folder, data, spec, seed, device, progress)
-    baseline = _baseline(spec.kind, cfg, seed)
-    baseline.fit(data.train[torch.arange(len(data.train))].to(device))
-    evaluation = evaluate_maps(cfg, data, lambda x: baseline.score_maps(x.to(device)))
+    if spec.kind == "anomalib":
+        evaluation = _anomalib_evaluation(cfg, folder, data, spec, seed, device)
+    else:
+        baseline = _baseline(spec.kind, cfg, seed)
+        baseline.fit(data.train[torch.arange(len(data.train))].to(device))
+        evaluation = evaluate_maps(cfg, data, lambda x: baseline.score_maps(x.to(device)))
     record = {"epoch": None, **evaluation.metrics}
     folder.append_metrics(data.name, spec.name, seed, record)
     save_examples(folder.cell(data.name, spec.name, seed), evaluation, data.labels)
     return [record]
+
+
+def _anomalib_evaluation(cfg, folder: RunFolder, data: CategoryData, spec: MethodSpec, seed: int, device):
+    """anomalib's model on the same images, resolution and metric code (its scores before its post-processor)."""
+    from .anomalib_models import run_anomalib_model
+    from .evaluate import metrics_of_maps
+
+    maps, scores = run_anomalib_model(
+        spec.name.removeprefix("anomalib-"),
+        data.train_samples,
+        data.test_samples,
+        cfg.resolution,
+        backbone=cfg.backbone,
+        weights=cfg.weights,
+        device=str(device),
+        seed=seed,
+        work_dir=folder.cell(data.name, spec.name, seed) / "anomalib",
+        pretrained=cfg.pretrained,
+    )
+    return metrics_of_maps(cfg, data, torch.as_tensor(maps).float(), torch.as_tensor(scores).float())
 
 
 def _baseline(kind: str, cfg, seed: int):

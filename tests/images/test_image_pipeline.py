@@ -105,3 +105,12 @@ def test_dry_run_prints_the_resolved_configuration(tree, tmp_path, capsys):
     cfg = json.loads(capsys.readouterr().out)
     assert (cfg["backbone"], cfg["layer"], cfg["resolution"], cfg["nc"]) == ("wide_resnet50_2", "layer3", 512, 768)
     assert not (tmp_path / "o").exists()
+
+
+def test_anomalib_models_join_the_same_harness_and_metrics(tree, tmp_path):
+    assert _run(tree, tmp_path, ["anomalib-padim", "gaussian"]) == 0
+    rows = {r["method"]: r for r in _summary(tmp_path)}
+    assert set(rows) == {"anomalib-padim", "gaussian"}
+    # the planted squares are found by PaDiM on any features, scored by the harness's own metric code
+    assert float(rows["anomalib-padim"]["pixel_auroc"]) > 0.8
+    assert (tmp_path / "alpha" / "figures" / "examples_anomalib-padim.png").is_file()
