@@ -6,7 +6,7 @@ Ledoit-Wolf shrunk covariance, z = (x - mean) Sigma^{-1/2}, Sigma = (1 - s) S + 
 
 Why whitening with shrinkage: pooled CNN features of a few hundred images have many features that are
 (almost) constant on the normals; per-feature standardisation divides them by a tiny std and lets them
-dominate (benchmarks/tuning/README.md, stage 3), while the shrinkage floors every direction's variance
+dominate the distance, while the shrinkage floors every direction's variance
 at s * mu (mu = mean variance), so rare directions are amplified boundedly. The squared norm of
 whitened data is the Mahalanobis distance of the shrunk Gaussian fit.
 """
