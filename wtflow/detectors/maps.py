@@ -203,7 +203,9 @@ class FeatureMapDetector:
         return f"FeatureMapDetector({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     # ------------------------------------------------------------------ training
-    def _build_model(self, event_shape: tuple[int, ...]) -> FlowModel:
+    def build_model(self, event_shape: tuple[int, ...]) -> FlowModel:
+        """The untrained ``FlowModel`` (mini U-Net, WT map, target, T) for maps of shape (C, H, W), initialised
+        under ``seed``."""
         net_kwargs = {
             "base_channels": self.base_channels,
             "pos_encoding": self.pos_encoding,
@@ -250,7 +252,7 @@ class FeatureMapDetector:
         Returns ``self``."""
         self._check_params()
         data, event_shape = _training_data(data)
-        model = self._build_model(event_shape)
+        model = self.build_model(event_shape)
         self.model_, self.event_shape_ = model, tuple(event_shape)
         result = train(model, data, self.train_config(), resume=resume, callback=callback)
         self.model_ = model.eval()

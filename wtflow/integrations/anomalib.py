@@ -41,7 +41,6 @@ from anomalib.visualization import Visualizer
 from torch import nn
 from torchvision.transforms.v2 import Compose, Normalize, Resize
 
-from ..detectors.base import seeded
 from ..detectors.maps import FeatureMapDetector
 from ..model import FlowModel
 from ..scores import anomaly_map, as_image_size, image_score
@@ -194,15 +193,10 @@ class WTFlow(AnomalibModule):
         extractor = backbone_features(backbone, [layer], weights, pretrained)
         height, width = as_image_size(image_size)
         probe = extractor(torch.zeros(1, 3, height, width))[layer]
-        self.model = WTFlowModel(extractor, layer, self._flow_model(tuple(probe.shape[1:])), steps, score, top_fraction)
+        self.model = WTFlowModel(
+            extractor, layer, settings.build_model(tuple(probe.shape[1:])), steps, score, top_fraction
+        )
         self._generator: torch.Generator | None = None
-
-    def _flow_model(self, event_shape: tuple[int, int, int]) -> FlowModel:
-        s = self.settings
-        net_kwargs = {"base_channels": s.base_channels, "pos_encoding": s.pos_encoding, "input_norm": s.input_norm,
-                      "channel_mult": list(s.channel_mult), "num_res_blocks": s.num_res_blocks}  # fmt: skip
-        with seeded(s.seed):
-            return FlowModel(event_shape, net="unet", net_kwargs=net_kwargs, wt=s.wt, target=s.target, t_min=s.t_min)
 
     @staticmethod
     def configure_evaluator() -> Evaluator:
